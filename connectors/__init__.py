@@ -1,0 +1,1 @@
+"""Connector kinds: how the hub reaches each island. Registered under `islandhub.connectors`."""

@@ -1,0 +1,405 @@
+"""The `islandhub` command: parses arguments, calls the engine, prints. Nothing more.
+
+Exit codes: 0 done, 1 the run failed (source down, gate tripped), 2 bad input (config,
+mapping, arguments) with the reason on stderr. `--json` prints one JSON document on stdout
+and nothing else there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from islandhub import __version__
+from islandhub.errors import ConfigError, HubError
+from islandhub.privacy.masking import MaskingFilter, mask_text
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output (Airflow logs, CI, `| less`) gets wide tables instead of rich's 80 columns.
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal else int(os.environ.get("COLUMNS", "200"))
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+out = _console()
+err = _console(stderr=True)
+DEFAULT_PURPOSE = "resident data administration"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="islandhub", description="Resident-data integration hub.")
+    parser.add_argument("--project", help="project folder with config/ and mappings/ (or ISLANDHUB_PROJECT)")
+    parser.add_argument("--version", action="version", version=f"islandhub {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sync = commands.add_parser("sync", help="pull, map, resolve and publish one or more islands")
+    sync.add_argument("systems", nargs="*", metavar="SYSTEM")
+    sync.add_argument("--all", action="store_true", help="every configured system")
+    sync.add_argument("--stream", help="only this stream")
+    sync.add_argument("--full-refresh", action="store_true", help="pull everything again (unchanged records are still skipped)")
+    sync.add_argument("--json", action="store_true")
+
+    status = commands.add_parser("status", help="islands, streams, last runs, quarantine, residents")
+    status.add_argument("--json", action="store_true")
+
+    check = commands.add_parser("check", help="test the connection to an island")
+    check.add_argument("system")
+
+    resident = commands.add_parser("resident", help="read golden resident records (audited)")
+    rsub = resident.add_subparsers(dest="resident_command", required=True, metavar="ACTION")
+    show = rsub.add_parser("show", help="one resident's golden record with lineage")
+    show.add_argument("resident_id", nargs="?", metavar="ID")
+    show.add_argument("--national-id", help="find the resident by national id (HETU)")
+    show.add_argument("--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)")
+    show.add_argument("--json", action="store_true")
+    listing = rsub.add_parser("list", help="a page of residents")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)")
+    listing.add_argument("--json", action="store_true")
+
+    mapping = commands.add_parser("mapping", help="check and preview mapping files")
+    msub = mapping.add_subparsers(dest="mapping_command", required=True, metavar="ACTION")
+    mcheck = msub.add_parser("check", help="validate mapping files")
+    mcheck.add_argument("files", nargs="+", metavar="FILE")
+    preview = msub.add_parser("preview", help="apply a mapping to sample records")
+    preview.add_argument("file", metavar="FILE")
+    preview.add_argument("--input", required=True, metavar="SAMPLE.json", help="a JSON list of records (or JSON Lines)")
+    preview.add_argument("--json", action="store_true")
+
+    connector = commands.add_parser("connector", help="connector kinds")
+    csub = connector.add_subparsers(dest="connector_command", required=True, metavar="ACTION")
+    clist = csub.add_parser("list", help="installed connector kinds and their options")
+    clist.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    _configure_logging()
+    handler = _HANDLERS[args.command]
+    try:
+        return handler(args)
+    except HubError as exc:
+        err.print(f"[red]error:[/red] {mask_text(str(exc))}", markup=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted; the next run resumes after the last committed batch")
+        return 130
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=os.environ.get("ISLANDHUB_LOG_LEVEL", "WARNING"), handlers=[handler])
+
+
+def _project(args: argparse.Namespace) -> Any:
+    from islandhub.config import find_project, load_project
+
+    return load_project(find_project(args.project))
+
+
+def _store(project: Any) -> Any:
+    from islandhub.store import open_store
+
+    return open_store(project.hub.store_url)
+
+
+def _print_json(value: Any) -> None:
+    # Source ids of some islands are national ids (the register): mask every one on the way out.
+    sys.stdout.write(mask_text(json.dumps(value, ensure_ascii=False, indent=2, default=str)) + "\n")
+
+
+def _emit(renderable: Any) -> None:
+    """Print a table or text to stdout with every national id masked."""
+    with out.capture() as captured:
+        out.print(renderable)
+    sys.stdout.write(mask_text(captured.get()))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """`islandhub sync`."""
+    from islandhub.pipeline import sync
+
+    if args.all == bool(args.systems):
+        raise ConfigError("name the systems to sync, or --all (not both)")
+    project = _project(args)
+    store = _store(project)
+    systems = sorted(project.systems) if args.all else args.systems
+    with _progress(enabled=not args.json) as progress:
+        results = sync(project, store, systems, stream=args.stream, full_refresh=args.full_refresh, progress=progress)
+    failed = [r for r in results if r.status != "succeeded"]
+    if args.json:
+        _print_json({"runs": [r.as_dict() for r in results], "ok": not failed})
+    else:
+        table = Table("system", "stream", "status", "pulled", "unchanged", "mapped", "quarantined", "published")
+        for r in results:
+            colour = "green" if r.status == "succeeded" else "red"
+            table.add_row(r.system, r.stream, f"[{colour}]{r.status}[/{colour}]", *map(str, (r.pulled, r.unchanged, r.mapped, r.quarantined, r.published)))
+        _emit(table)
+    for r in failed:
+        err.print(f"[red]failed:[/red] {r.system}.{r.stream}: {r.error}")
+    return 1 if failed else 0
+
+
+class _progress:
+    """A progress display on a terminal; a line per step otherwise (Airflow logs, CI)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.live = enabled and err.is_terminal
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Callable[[str, dict[str, Any]], None]:
+        if self.live:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err)
+            self._bar.__enter__()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+    def update(self, event: str, data: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        where = f"{data.get('system')}.{data.get('stream')}"
+        if event == "start":
+            text = f"{where}: starting"
+        else:
+            text = (f"{where}: {event} - pulled {data['pulled']}, unchanged {data['unchanged']}, "
+                    f"mapped {data['mapped']}, quarantined {data['quarantined']}, published {data['published']}")
+        if self._bar is not None:
+            if self._task is None:
+                self._task = self._bar.add_task(text)
+            self._bar.update(self._task, description=text)
+        elif event in ("done", "start"):
+            err.print(text)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """`islandhub status`."""
+    from islandhub.status import hub_status
+
+    project = _project(args)
+    data = hub_status(project, _store(project))
+    if args.json:
+        _print_json(data)
+        return 0
+    table = Table("system", "owner", "stream", "last run", "status", "pulled", "quarantined now", "records")
+    for system in data["systems"]:
+        for stream in system["streams"]:
+            run = stream["last_run"] or {}
+            table.add_row(
+                system["system"], system["owner"].get("name", ""), stream["stream"],
+                (run.get("started_at") or "never")[:19], run.get("status", "-"),
+                str(run.get("pulled", "-")), str(stream["quarantined"]), str(stream["records"]),
+            )
+    _emit(table)
+    out.print(f"residents: {data['residents']['active']}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`islandhub check SYSTEM`."""
+    from islandhub.pipeline import make_connector
+
+    project = _project(args)
+    if args.system not in project.systems:
+        raise ConfigError(f"unknown system {args.system!r}; configured systems: {', '.join(sorted(project.systems))}")
+    result = make_connector(project, project.systems[args.system]).check()
+    verdict = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
+    out.print(f"{args.system}: {verdict}: {mask_text(result.message)}")
+    return 0 if result.ok else 1
+
+
+def cmd_resident(args: argparse.Namespace) -> int:
+    """`islandhub resident show|list`."""
+    from islandhub.residents import Reader, list_residents, show
+
+    project = _project(args)
+    store = _store(project)
+    reader = Reader.from_environment(args.purpose)
+    if args.resident_command == "list":
+        rows = list_residents(store, reader, limit=args.limit, offset=args.offset)
+        if args.json:
+            _print_json({"residents": rows})
+        else:
+            _print_resident_table(rows)
+        return 0
+    if bool(args.resident_id) == bool(args.national_id):
+        raise ConfigError("give a resident ID or --national-id (one of them)")
+    found = show(store, reader, resident_id=args.resident_id, national_id=args.national_id)
+    if found is None:
+        err.print("no such resident")
+        return 1
+    if args.json:
+        _print_json(found)
+    else:
+        _print_resident(found)
+    return 0
+
+
+def _print_resident_table(rows: list[dict[str, Any]]) -> None:
+    table = Table("resident", "national id", "name", "born", "lang", "emails", "phones", "sources")
+    for row in rows:
+        r = row["record"]
+        name = " ".join(filter(None, (r.get("given_name"), r.get("family_name"))))
+        table.add_row(
+            row["resident_id"], r.get("national_id", ""), name, r.get("birth_date", ""), r.get("language", ""),
+            ", ".join(e["address"] for e in r.get("emails", [])), ", ".join(p["number"] for p in r.get("phones", [])),
+            ", ".join(sorted({i["system"] for i in r.get("identifiers", [])})),
+        )
+    _emit(table)
+
+
+def _print_resident(found: dict[str, Any]) -> None:
+    record, lineage = found["record"], found["lineage"]
+    if found.get("requested_id"):
+        _emit(f"{found['requested_id']} was merged into {found['resident_id']}")
+    _emit(f"resident {found['resident_id']}  version {found['version']}  updated {found['updated_at'][:19]}")
+    table = Table("field", "value", "from", "rule")
+    for name, value in _flatten(record):
+        if name in ("resident_id", "identifiers"):
+            continue
+        source = lineage.get(name, {})
+        origin = f"{source['system']}.{source['stream']}:{source['source_id']}" if source else ""
+        table.add_row(name, _display(value), origin, source.get("rule", ""))
+    _emit(table)
+    ids = ", ".join(f"{i['system']}.{i['stream']}:{i['source_id']}" for i in record.get("identifiers", []))
+    _emit(f"source records: {ids}")
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested groups (guardian.name, ...) as dotted rows, the way lineage names them."""
+    rows: list[tuple[str, Any]] = []
+    for name, value in record.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{name}."))
+        else:
+            rows.append((f"{prefix}{name}", value))
+    return rows
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, list):
+        parts = []
+        for entry in value:
+            main = entry.get("address") or entry.get("number") or " ".join(
+                str(entry[k]) for k in ("street", "postal_code", "post_office") if entry.get(k)
+            )
+            marks = " (primary)" if entry.get("primary") else ""
+            parts.append(f"{main}{marks} <- {', '.join(s['system'] for s in entry.get('sources', []))}")
+        return "\n".join(parts)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+
+
+def cmd_mapping(args: argparse.Namespace) -> int:
+    """`islandhub mapping check|preview`."""
+    from islandhub.config import load_mapping_file
+
+    root = _optional_root(args)
+    if args.mapping_command == "check":
+        problems = []
+        for file in args.files:
+            try:
+                load_mapping_file(Path(file), root=root)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        out.print(f"{len(args.files)} mapping file(s) ok")
+        return 0
+    mapping = load_mapping_file(Path(args.file), root=root)
+    records = _read_sample(Path(args.input))
+    batch = mapping.apply(records)
+    result = {
+        "mapped": [{"source_id": m.source_id, "fields": m.values, "warnings": m.warnings} for m in batch.mapped],
+        "quarantined": [{"source_id": q.source_id, "reasons": q.reasons} for q in batch.quarantined],
+    }
+    if args.json:
+        _print_json(json.loads(mask_text(json.dumps(result, ensure_ascii=False))))
+    else:
+        _emit(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _optional_root(args: argparse.Namespace) -> Path | None:
+    from islandhub.config import find_project
+
+    try:
+        return find_project(args.project)
+    except ConfigError:
+        return None
+
+
+def _read_sample(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: not JSON or JSON Lines: {exc.msg}") from exc
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise ConfigError(f"{path}: expected a JSON object or a list of objects")
+    return data
+
+
+def cmd_connector(args: argparse.Namespace) -> int:
+    """`islandhub connector list`."""
+    from connectors.registry import connector_class, known_kinds
+
+    kinds = []
+    for kind in known_kinds():
+        cls = connector_class(kind)
+        kinds.append({
+            "kind": kind,
+            "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+            "connection": cls.connection_schema.get("properties", {}),
+            "stream": cls.stream_schema.get("properties", {}),
+            "push": "push" in cls.__dict__,
+        })
+    if args.json:
+        _print_json({"connectors": kinds})
+        return 0
+    table = Table("kind", "what", "connection options", "stream options", "push")
+    for k in kinds:
+        table.add_row(k["kind"], k["doc"], ", ".join(k["connection"]), ", ".join(k["stream"]), "yes" if k["push"] else "no")
+    _emit(table)
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "sync": cmd_sync,
+    "status": cmd_status,
+    "check": cmd_check,
+    "resident": cmd_resident,
+    "mapping": cmd_mapping,
+    "connector": cmd_connector,
+}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

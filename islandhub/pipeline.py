@@ -1,0 +1,316 @@
+"""One stream's run: extract -> land -> map -> (check) -> resolve -> publish.
+
+Each batch is landed and mapped in one transaction together with the stream's new state,
+so a crash loses nothing and doubles nothing: the next run resumes after the last committed
+batch, first finishing what was landed but not yet published. Unchanged records (same
+content hash) are skipped. Counts always add up: pulled = unchanged + mapped + quarantined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from connectors.base import Batch, Connector, StreamSpec
+from connectors.registry import connector_class
+from islandhub.config import Project, StreamConfig, SystemConfig
+from islandhub.errors import ConfigError, Problem, RunFailed, SourceError
+from islandhub.ids import uuid7
+from islandhub.mapping import Mapping
+from islandhub.privacy.masking import mask_text
+from islandhub.resolve.publish import pending_records, publish
+from islandhub.store.db import Store, dumps, now
+from islandhub.store.tables import landing, quarantine, runs, source_records, sync_state, sync_state_history
+from islandhub.store.upsert import chunks, upsert
+
+Progress = Callable[[str, dict[str, Any]], None]
+EXCERPT_CHARS = 200
+
+
+@dataclass
+class StreamResult:
+    """What one run of one stream did; the counts add up."""
+
+    system: str
+    stream: str
+    run_id: str
+    status: str = "running"
+    pulled: int = 0
+    unchanged: int = 0
+    mapped: int = 0
+    quarantined: int = 0
+    published: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for --json output."""
+        return asdict(self)
+
+
+class StreamFailed(RunFailed):
+    """A stream's run failed at its source; the result says how far it came."""
+
+    def __init__(self, result: StreamResult) -> None:
+        super().__init__(f"{result.system}.{result.stream}: {result.error}")
+        self.result = result
+
+
+def _quiet(_event: str, _data: dict[str, Any]) -> None:
+    return None
+
+
+def make_connector(project: Project, system: SystemConfig) -> Connector:
+    """Instantiate the system's connector kind with its connection and streams."""
+    cls = connector_class(system.connector)
+    streams = {name: StreamSpec(name, s.options) for name, s in system.streams.items()}
+    return cls(system.system, system.connection, streams, root=project.root)
+
+
+def sync(
+    project: Project,
+    store: Store,
+    systems: Sequence[str],
+    *,
+    stream: str | None = None,
+    full_refresh: bool = False,
+    progress: Progress = _quiet,
+) -> list[StreamResult]:
+    """Sync every stream of each named system.
+
+    A failing island does not stop the others: its result says `failed` and the rest of its
+    streams are left for the next run. Unknown systems or streams are bad input and fail
+    before anything runs.
+    """
+    plan = _plan(project, systems, stream)
+    results: list[StreamResult] = []
+    for system, names in plan:
+        connector = make_connector(project, system)
+        for name in names:
+            try:
+                results.append(
+                    sync_stream(project, store, connector, system, system.streams[name],
+                                full_refresh=full_refresh, progress=progress)
+                )
+            except StreamFailed as exc:
+                results.append(exc.result)
+                break
+    return results
+
+
+def _plan(project: Project, systems: Sequence[str], stream: str | None) -> list[tuple[SystemConfig, list[str]]]:
+    plan, problems = [], []
+    for system_id in systems:
+        system = project.systems.get(system_id)
+        if system is None:
+            known = ", ".join(sorted(project.systems)) or "none"
+            problems.append(f"unknown system {system_id!r}; configured systems: {known}")
+            continue
+        if stream and stream not in system.streams:
+            problems.append(f"system {system_id!r} has no stream {stream!r}; streams: {', '.join(system.streams)}")
+            continue
+        plan.append((system, [stream] if stream else list(system.streams)))
+    if problems:
+        raise ConfigError([Problem(p) for p in problems])
+    return plan
+
+
+def sync_stream(
+    project: Project,
+    store: Store,
+    connector: Connector,
+    system: SystemConfig,
+    stream: StreamConfig,
+    *,
+    full_refresh: bool = False,
+    progress: Progress = _quiet,
+) -> StreamResult:
+    """Run one stream end to end. Raises RunFailed (after recording it) if the source fails."""
+    result = StreamResult(system.system, stream.name, uuid7())
+    _start_run(store, result)
+    progress("start", {"system": system.system, "stream": stream.name, "run_id": result.run_id})
+    try:
+        _publish_pending(project, store, result, progress)
+        state = None if full_refresh else _load_state(store, system.system, stream.name)
+        for batch in connector.pull(stream.name, state):
+            if not (batch.records or batch.rejected or batch.deleted) and batch.state == state:
+                continue  # nothing new: no empty transaction, no state history row
+            _land_batch(store, stream.mapping, result, batch)
+            state = batch.state
+            progress("landed", result.as_dict())
+        _publish_pending(project, store, result, progress)
+    except SourceError as exc:
+        result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
+        _finish_run(store, result)
+        raise StreamFailed(result) from exc
+    except BaseException as exc:
+        result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
+        _finish_run(store, result)
+        raise
+    result.status = "succeeded"
+    _finish_run(store, result)
+    progress("done", result.as_dict())
+    return result
+
+
+def _start_run(store: Store, result: StreamResult) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            runs.insert().values(
+                run_id=result.run_id, system=result.system, stream=result.stream, kind="sync",
+                status="running", started_at=now(), pulled=0, unchanged=0, mapped=0, quarantined=0, published=0,
+            )
+        )
+
+
+def _counts(result: StreamResult) -> dict[str, Any]:
+    return {
+        "pulled": result.pulled, "unchanged": result.unchanged, "mapped": result.mapped,
+        "quarantined": result.quarantined, "published": result.published,
+    }
+
+
+def _finish_run(store: Store, result: StreamResult) -> None:
+    with store.begin() as conn:
+        conn.execute(
+            runs.update()
+            .where(runs.c.run_id == result.run_id)
+            .values(status=result.status, finished_at=now(), error=result.error, **_counts(result))
+        )
+
+
+def _load_state(store: Store, system: str, stream: str) -> dict[str, Any] | None:
+    with store.connect() as conn:
+        text = conn.execute(
+            sa.select(sync_state.c.state).where(sync_state.c.system == system, sync_state.c.stream == stream)
+        ).scalar_one_or_none()
+    return json.loads(text) if text else None
+
+
+def _hash(payload: str) -> str:
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Batch) -> None:
+    """Land, map and quarantine one batch, and save the state after it: one transaction."""
+    system, stream, stamp = result.system, result.stream, now()
+    latest: dict[str, tuple[dict[str, Any], str, str]] = {}
+    no_id: list[tuple[dict[str, Any], str]] = []
+    for record in batch.records:
+        payload = dumps(record)
+        source_id = mapping.source_id(record)
+        if source_id is None:
+            no_id.append((record, payload))
+        else:
+            # The latest payload of a source id wins; an earlier one in the same batch is
+            # counted as mapped or quarantined, as if it had come in its own batch.
+            if source_id in latest:
+                _count_superseded(mapping, latest[source_id][0], result)
+            latest[source_id] = (record, payload, _hash(payload))
+    with store.begin() as conn:
+        before = _landed(conn, system, stream, list(latest))
+        changed = {
+            sid: item for sid, item in latest.items()
+            if sid not in before or before[sid][0] != item[2]
+        }
+        result.pulled += len(batch.records) + len(batch.rejected)
+        result.unchanged += len(latest) - len(changed)
+        outcome = mapping.apply([item[0] for item in changed.values()])
+        mapped_ids = {m.source_id for m in outcome.mapped}
+        result.mapped += len(outcome.mapped)
+        quarantine_rows = [
+            {"system": system, "stream": stream, "source_id": q.source_id, "reasons": dumps(q.reasons),
+             "excerpt": mask_text(changed[q.source_id][1])[:EXCERPT_CHARS], "run_id": result.run_id,
+             "quarantined_at": stamp}
+            for q in outcome.quarantined if q.source_id is not None
+        ]
+        quarantine_rows += _unlandable(system, stream, result.run_id, stamp, no_id, batch)
+        result.quarantined += len(quarantine_rows)
+        upsert(
+            conn,
+            landing,
+            [
+                {"system": system, "stream": stream, "source_id": sid, "content_hash": item[2], "payload": item[1],
+                 "status": "mapped" if sid in mapped_ids else "quarantined", "run_id": result.run_id, "landed_at": stamp}
+                for sid, item in changed.items()
+            ],
+            ("system", "stream", "source_id"),
+        )
+        upsert(
+            conn,
+            source_records,
+            [
+                {"system": system, "stream": stream, "source_id": m.source_id, "fields": dumps(m.values),
+                 "warnings": dumps(m.warnings) if m.warnings else None, "run_id": result.run_id, "observed_at": stamp}
+                for m in outcome.mapped
+            ],
+            ("system", "stream", "source_id"),
+        )
+        upsert(conn, quarantine, quarantine_rows, ("system", "stream", "source_id"))
+        cleared = [sid for sid in mapped_ids if before.get(sid, ("", ""))[1] == "quarantined"]
+        for part in chunks(cleared):
+            conn.execute(
+                quarantine.delete().where(
+                    quarantine.c.system == system, quarantine.c.stream == stream, quarantine.c.source_id.in_(part)
+                )
+            )
+        _save_state(conn, result, batch.state, stamp)
+        conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result)))
+
+
+def _count_superseded(mapping: Mapping, record: dict[str, Any], result: StreamResult) -> None:
+    outcome = mapping.apply([record])
+    result.mapped += len(outcome.mapped)
+    result.quarantined += len(outcome.quarantined)
+
+
+def _landed(conn: Connection, system: str, stream: str, ids: list[str]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for part in chunks(ids):
+        query = sa.select(landing.c.source_id, landing.c.content_hash, landing.c.status).where(
+            landing.c.system == system, landing.c.stream == stream, landing.c.source_id.in_(part)
+        )
+        found.update({row.source_id: (row.content_hash, row.status) for row in conn.execute(query)})
+    return found
+
+
+def _unlandable(
+    system: str, stream: str, run_id: str, stamp: Any, no_id: list[tuple[dict[str, Any], str]], batch: Batch
+) -> list[dict[str, Any]]:
+    """Quarantine rows for records without a source id and records the connector rejected."""
+    rows = []
+    for _record, payload in no_id:
+        rows.append({"system": system, "stream": stream, "source_id": f"@hash:{_hash(payload)}",
+                     "reasons": dumps(["the record has no source id"]),
+                     "excerpt": mask_text(payload)[:EXCERPT_CHARS], "run_id": run_id, "quarantined_at": stamp})
+    for rejected in batch.rejected:
+        rows.append({"system": system, "stream": stream, "source_id": f"@{rejected.position}",
+                     "reasons": dumps([rejected.reason]), "excerpt": mask_text(rejected.excerpt)[:EXCERPT_CHARS],
+                     "run_id": run_id, "quarantined_at": stamp})
+    return rows
+
+
+def _save_state(conn: Connection, result: StreamResult, state: dict[str, Any], stamp: Any) -> None:
+    text = dumps(state)
+    key = {"system": result.system, "stream": result.stream}
+    upsert(conn, sync_state, [{**key, "state": text, "run_id": result.run_id, "updated_at": stamp}], ("system", "stream"))
+    conn.execute(sync_state_history.insert().values(**key, state=text, run_id=result.run_id, recorded_at=stamp))
+
+
+def _publish_pending(project: Project, store: Store, result: StreamResult, progress: Progress) -> None:
+    """Resolve and publish every mapped record of the stream, a chunk per transaction."""
+    priority = project.hub.priority
+    while True:
+        with store.begin() as conn:
+            pending = pending_records(conn, result.system, result.stream)
+            if not pending:
+                return
+            publish(conn, result.system, result.stream, pending, priority, result.run_id)
+            result.published += len(pending)
+            conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result)))
+        progress("published", result.as_dict())

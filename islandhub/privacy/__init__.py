@@ -1,0 +1,1 @@
+"""Protection of personal data: masking, audit log, and (later) encryption and erasure."""

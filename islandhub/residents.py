@@ -1,0 +1,136 @@
+"""Reading golden resident records: find, show, list. Every read is written to the audit log."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from islandhub.errors import ConfigError
+from islandhub.privacy.masking import mask_hetu
+from islandhub.resolve.keys import NATIONAL_ID, national_id_key
+from islandhub.store.db import Store, as_utc, dumps, now
+from islandhub.store.tables import audit_log, lineage, resident_keys, resident_versions, residents
+
+MAX_REDIRECTS = 20
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads personal data, and why: what the audit log records."""
+
+    actor: str
+    purpose: str
+
+    @classmethod
+    def from_environment(cls, purpose: str) -> Reader:
+        """The person or service running the command (ISLANDHUB_ACTOR, else the OS user)."""
+        return cls(os.environ.get("ISLANDHUB_ACTOR") or getpass.getuser(), purpose)
+
+
+def audit(conn: Connection, reader: Reader, action: str, resident_id: str | None, detail: dict[str, Any]) -> None:
+    """Record one access to personal data."""
+    conn.execute(
+        audit_log.insert().values(
+            at=now(), actor=reader.actor, action=action, purpose=reader.purpose,
+            resident_id=resident_id, detail=dumps(detail),
+        )
+    )
+
+
+def follow_redirects(conn: Connection, resident_id: str) -> str | None:
+    """The current id of a resident: merged residents point to the one they became."""
+    seen = 0
+    current: str | None = resident_id
+    while current is not None and seen < MAX_REDIRECTS:
+        row = conn.execute(
+            sa.select(residents.c.merged_into).where(residents.c.resident_id == current)
+        ).one_or_none()
+        if row is None:
+            return None
+        if row.merged_into is None:
+            return current
+        current, seen = row.merged_into, seen + 1
+    return current
+
+
+def find_by_national_id(conn: Connection, national_id: str) -> str | None:
+    """The resident with this national id, if the hub knows one."""
+    key = national_id_key(national_id.strip().upper())
+    if key is None:
+        raise ConfigError("a permanent national id is needed (temporary ids 900-999 identify nobody)")
+    found = conn.execute(
+        sa.select(resident_keys.c.resident_id).where(resident_keys.c.kind == NATIONAL_ID, resident_keys.c.key == key)
+    ).scalar_one_or_none()
+    return follow_redirects(conn, found) if found else None
+
+
+def show(store: Store, reader: Reader, *, resident_id: str | None = None, national_id: str | None = None) -> dict[str, Any] | None:
+    """A resident's current golden record with version and lineage, masked for display."""
+    with store.begin() as conn:
+        rid = find_by_national_id(conn, national_id) if national_id else follow_redirects(conn, str(resident_id))
+        audit(conn, reader, "read", rid, {"by": "national_id" if national_id else "resident_id", "found": rid is not None})
+        if rid is None:
+            return None
+        row = conn.execute(
+            sa.select(residents, resident_versions.c.record, lineage.c.fields)
+            .select_from(
+                residents.join(
+                    resident_versions,
+                    sa.and_(residents.c.resident_id == resident_versions.c.resident_id,
+                            residents.c.version == resident_versions.c.version),
+                ).join(
+                    lineage,
+                    sa.and_(lineage.c.resident_id == residents.c.resident_id, lineage.c.version == residents.c.version),
+                )
+            )
+            .where(residents.c.resident_id == rid)
+        ).one()
+    record = present(json.loads(row.record))
+    return {
+        "resident_id": rid,
+        "requested_id": resident_id if resident_id and resident_id != rid else None,
+        "version": row.version,
+        "active": row.active,
+        "updated_at": as_utc(row.updated_at).isoformat(),
+        "record": record,
+        "lineage": json.loads(row.fields),
+    }
+
+
+def list_residents(store: Store, reader: Reader, *, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """A page of active residents, oldest first, masked for display."""
+    query = (
+        sa.select(residents.c.resident_id, residents.c.version, resident_versions.c.record)
+        .select_from(
+            residents.join(
+                resident_versions,
+                sa.and_(residents.c.resident_id == resident_versions.c.resident_id,
+                        residents.c.version == resident_versions.c.version),
+            )
+        )
+        .where(residents.c.active.is_(True), residents.c.merged_into.is_(None))
+        .order_by(residents.c.resident_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with store.begin() as conn:
+        rows = conn.execute(query).all()
+        audit(conn, reader, "list", None, {"count": len(rows), "offset": offset})
+    return [{"resident_id": r.resident_id, "version": r.version, "record": present(json.loads(r.record))} for r in rows]
+
+
+def present(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as staff may see it: national id masked, addresses hidden under turvakielto."""
+    shown = dict(record)
+    if shown.get("national_id"):
+        shown["national_id"] = mask_hetu(shown["national_id"])
+    if shown.get("non_disclosure"):
+        # A non-disclosure order (turvakielto): the address must not leave the hub.
+        shown.pop("addresses", None)
+    return shown

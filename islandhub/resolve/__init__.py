@@ -1,0 +1,1 @@
+"""Identity resolution: which source records are one resident, and their golden record."""

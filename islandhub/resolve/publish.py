@@ -1,0 +1,260 @@
+"""Resolve and publish: links mapped source records to residents, rebuilds their golden records.
+
+Rules, deterministic only (probabilistic matching comes later):
+- the same permanent national id is the same resident;
+- a record keeps the resident it was linked to before;
+- otherwise it founds a new resident.
+Two different permanent national ids are never one resident. A temporary id (900-999) is
+weak evidence and links nothing on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from islandhub.ids import uuid7
+from islandhub.resolve.golden import Observation, build_golden
+from islandhub.resolve.keys import NATIONAL_ID, national_id_key
+from islandhub.store.db import as_utc, dumps, now
+from islandhub.store.tables import landing, lineage, links, resident_keys, resident_versions, residents, source_records
+from islandhub.store.upsert import chunks, upsert
+
+PUBLISH_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A mapped source record waiting to be resolved and published."""
+
+    source_id: str
+    fields: dict[str, Any]
+    observed_at: str
+    run_id: str
+
+
+def pending_records(conn: Connection, system: str, stream: str, limit: int = PUBLISH_CHUNK) -> list[Pending]:
+    """The next mapped-but-unpublished records of a stream, in source id order."""
+    join = landing.join(
+        source_records,
+        sa.and_(
+            landing.c.system == source_records.c.system,
+            landing.c.stream == source_records.c.stream,
+            landing.c.source_id == source_records.c.source_id,
+        ),
+    )
+    query = (
+        sa.select(landing.c.source_id, source_records.c.fields, source_records.c.observed_at, source_records.c.run_id)
+        .select_from(join)
+        .where(landing.c.system == system, landing.c.stream == stream, landing.c.status == "mapped")
+        .order_by(landing.c.source_id)
+        .limit(limit)
+    )
+    return [
+        Pending(row.source_id, json.loads(row.fields), _iso(row.observed_at), row.run_id)
+        for row in conn.execute(query)
+    ]
+
+
+def publish(
+    conn: Connection, system: str, stream: str, records: Sequence[Pending], priority: Sequence[str], run_id: str
+) -> int:
+    """Link `records` to residents and publish the golden records they touch. Returns touched."""
+    ids = [r.source_id for r in records]
+    previous = _existing_links(conn, system, stream, ids)
+    assigned, founded = _assign(conn, records, previous)
+    stamp = now()
+    upsert(
+        conn,
+        links,
+        [
+            {"system": system, "stream": stream, "source_id": r.source_id, "resident_id": assigned[r.source_id][0],
+             "rule": assigned[r.source_id][1], "run_id": run_id, "linked_at": stamp}
+            for r in records
+        ],
+        ("system", "stream", "source_id"),
+    )
+    touched = {rid for rid, _ in assigned.values()} | {rid for rid in previous.values()}
+    new_observations: dict[str, list[Observation]] = defaultdict(list)
+    for r in records:
+        rid = assigned[r.source_id][0]
+        if rid in founded:
+            new_observations[rid].append(Observation(system, stream, r.source_id, r.fields, r.observed_at, r.run_id))
+    existing = sorted(touched - founded)
+    observations = _observations_of(conn, existing)
+    observations.update(new_observations)
+    _write_golden(conn, founded, existing, observations, priority, run_id, stamp)
+    for part in chunks(ids):
+        conn.execute(
+            landing.update()
+            .where(landing.c.system == system, landing.c.stream == stream, landing.c.source_id.in_(part))
+            .where(landing.c.status == "mapped")
+            .values(status="published")
+        )
+    return len(touched)
+
+
+def _existing_links(conn: Connection, system: str, stream: str, ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in chunks(ids):
+        query = sa.select(links.c.source_id, links.c.resident_id).where(
+            links.c.system == system, links.c.stream == stream, links.c.source_id.in_(part)
+        )
+        found.update({row.source_id: row.resident_id for row in conn.execute(query)})
+    return found
+
+
+def _key_owners(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for part in chunks(keys):
+        query = sa.select(resident_keys.c.key, resident_keys.c.resident_id).where(
+            resident_keys.c.kind == NATIONAL_ID, resident_keys.c.key.in_(part)
+        )
+        owners.update({row.key: row.resident_id for row in conn.execute(query)})
+    return owners
+
+
+def _keys_of_residents(conn: Connection, resident_ids: Sequence[str]) -> dict[str, set[str]]:
+    held: dict[str, set[str]] = defaultdict(set)
+    for part in chunks(resident_ids):
+        query = sa.select(resident_keys.c.resident_id, resident_keys.c.key).where(
+            resident_keys.c.kind == NATIONAL_ID, resident_keys.c.resident_id.in_(part)
+        )
+        for row in conn.execute(query):
+            held[row.resident_id].add(row.key)
+    return held
+
+
+def _assign(
+    conn: Connection, records: Sequence[Pending], previous: dict[str, str]
+) -> tuple[dict[str, tuple[str, str]], set[str]]:
+    """Decide each record's resident: (resident id, rule). Also returns the residents founded."""
+    keys = {r.source_id: national_id_key(r.fields.get("national_id")) for r in records}
+    owners = _key_owners(conn, sorted({k for k in keys.values() if k}))
+    # Residents this chunk would give a national id they lack; they may already hold another.
+    candidates = sorted({previous[s] for s, k in keys.items() if k and k not in owners and s in previous})
+    held = _keys_of_residents(conn, candidates)
+    assigned: dict[str, tuple[str, str]] = {}
+    founded: set[str] = set()
+    new_keys: list[dict[str, str]] = []
+    for r in records:
+        key, before = keys[r.source_id], previous.get(r.source_id)
+        if key and key in owners:
+            assigned[r.source_id] = (owners[key], "national_id")
+            continue
+        if before and not (key and held.get(before, set()) - {key}):
+            rid, rule = before, "kept"
+        else:
+            rid, rule = uuid7(), "new"
+            founded.add(rid)
+        if key:
+            owners[key] = rid
+            held.setdefault(rid, set()).add(key)
+            new_keys.append({"kind": NATIONAL_ID, "key": key, "resident_id": rid})
+            rule = "national_id" if rule == "new" else rule
+        assigned[r.source_id] = (rid, rule)
+    if new_keys:
+        conn.execute(resident_keys.insert(), new_keys)
+    return assigned, founded
+
+
+def _observations_of(conn: Connection, resident_ids: Sequence[str]) -> dict[str, list[Observation]]:
+    found: dict[str, list[Observation]] = defaultdict(list)
+    join = links.join(
+        source_records,
+        sa.and_(
+            links.c.system == source_records.c.system,
+            links.c.stream == source_records.c.stream,
+            links.c.source_id == source_records.c.source_id,
+        ),
+    )
+    for part in chunks(resident_ids):
+        query = (
+            sa.select(
+                links.c.resident_id, links.c.system, links.c.stream, links.c.source_id,
+                source_records.c.fields, source_records.c.observed_at, source_records.c.run_id,
+            )
+            .select_from(join)
+            .where(links.c.resident_id.in_(part))
+        )
+        for row in conn.execute(query):
+            found[row.resident_id].append(
+                Observation(row.system, row.stream, row.source_id, json.loads(row.fields), _iso(row.observed_at), row.run_id)
+            )
+    return found
+
+
+def _current_records(conn: Connection, resident_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    current: dict[str, tuple[int, str]] = {}
+    join = residents.join(
+        resident_versions,
+        sa.and_(
+            residents.c.resident_id == resident_versions.c.resident_id,
+            residents.c.version == resident_versions.c.version,
+        ),
+    )
+    for part in chunks(resident_ids):
+        query = (
+            sa.select(residents.c.resident_id, residents.c.version, resident_versions.c.record)
+            .select_from(join)
+            .where(residents.c.resident_id.in_(part))
+        )
+        current.update({row.resident_id: (row.version, row.record) for row in conn.execute(query)})
+    return current
+
+
+def _write_golden(
+    conn: Connection,
+    founded: set[str],
+    existing: Sequence[str],
+    observations: dict[str, list[Observation]],
+    priority: Sequence[str],
+    run_id: str,
+    stamp: datetime,
+) -> None:
+    current = _current_records(conn, existing)
+    new_rows, version_rows, lineage_rows, updates, retired = [], [], [], [], []
+    for rid in sorted(founded) + list(existing):
+        obs = observations.get(rid, [])
+        if not obs:
+            retired.append(rid)
+            continue
+        record, fields = build_golden(rid, obs, priority)
+        text = dumps(record)
+        version, old_text = current.get(rid, (0, None))
+        if text == old_text:
+            continue
+        version += 1
+        if rid in founded:
+            new_rows.append({"resident_id": rid, "version": version, "active": True, "merged_into": None,
+                             "created_at": stamp, "updated_at": stamp})
+        else:
+            updates.append({"rid": rid, "v": version, "at": stamp})
+        version_rows.append({"resident_id": rid, "version": version, "record": text, "run_id": run_id, "created_at": stamp})
+        lineage_rows.append({"resident_id": rid, "version": version, "fields": dumps(fields)})
+    if new_rows:
+        conn.execute(residents.insert(), new_rows)
+    if updates:
+        conn.execute(
+            residents.update()
+            .where(residents.c.resident_id == sa.bindparam("rid"))
+            .values(version=sa.bindparam("v"), updated_at=sa.bindparam("at"), active=True),
+            updates,
+        )
+    if version_rows:
+        conn.execute(resident_versions.insert(), version_rows)
+        conn.execute(lineage.insert(), lineage_rows)
+    for part in chunks(retired):
+        # No source record describes them any more; the record stays for history and lineage.
+        conn.execute(residents.update().where(residents.c.resident_id.in_(part)).values(active=False, updated_at=stamp))
+
+
+def _iso(value: datetime | str) -> str:
+    return value if isinstance(value, str) else as_utc(value).isoformat()

@@ -1,0 +1,137 @@
+"""Opens the store (SQLite or PostgreSQL) and brings its schema to the newest migration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from islandhub.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# An arbitrary constant: the PostgreSQL advisory lock that serialises migrations.
+_MIGRATION_LOCK = 7_530_001
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC); every timestamp the store writes."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timestamp read back from the store, made timezone-aware (SQLite drops the zone)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def dumps(value: Any) -> str:
+    """Serialise a JSON document the one way the store does (stable, compact, UTF-8)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class Store:
+    """The store of one hub: an engine, migrated, with helpers every step shares."""
+
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction: everything inside commits together or not at all."""
+        with self.engine.connect() as conn:
+            # SQLite: take the write lock at the start (BEGIN IMMEDIATE); a deferred
+            # transaction that upgrades its read lock later can fail under concurrent runs.
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    def connect(self) -> Connection:
+        """A connection for reads (the caller closes it)."""
+        return self.engine.connect()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        _ensure_sqlite_folder(url)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let Python's sqlite3 leave transactions to us (BEGIN IMMEDIATE in Store.begin).
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _alembic_config(conn: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _head() -> str | None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration (a no-op when it is already there)."""
+    head = _head()
+    with engine.connect() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def open_store(url: str, *, migrate_schema: bool = True) -> Store:
+    """Open the store at `url`, migrating it on first use."""
+    try:
+        engine = _engine(url)
+        if migrate_schema:
+            migrate(engine)
+    except OperationalError as exc:
+        safe = sa.engine.make_url(url).render_as_string(hide_password=True)
+        raise StoreError(f"cannot open the store at {safe}: {exc.orig}") from exc
+    return Store(engine)

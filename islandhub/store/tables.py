@@ -1,0 +1,173 @@
+"""SQLAlchemy Core tables of the store. Alembic migrations in migrations/ create them.
+
+JSON documents are stored as text the hub serialises itself: the same bytes are hashed,
+and SQLite and PostgreSQL then store them alike.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = sa.DateTime(timezone=True)
+SYSTEM = sa.String(64)
+SOURCE_ID = sa.String(255)
+RESIDENT_ID = sa.String(36)
+RUN_ID = sa.String(36)
+
+# One row per run of one stream (or of a step: remap, resolve).
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", RUN_ID, primary_key=True),
+    sa.Column("system", SYSTEM, nullable=False),
+    sa.Column("stream", SYSTEM, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # sync | remap
+    sa.Column("status", sa.String(16), nullable=False),  # running | succeeded | failed
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS, nullable=True),
+    sa.Column("pulled", sa.Integer, nullable=False, default=0),
+    sa.Column("unchanged", sa.Integer, nullable=False, default=0),
+    sa.Column("mapped", sa.Integer, nullable=False, default=0),
+    sa.Column("quarantined", sa.Integer, nullable=False, default=0),
+    sa.Column("published", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index(None, "system", "stream", "started_at"),
+)
+
+# The cursor of each stream, committed with the batch it follows.
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+sync_state_history = sa.Table(
+    "sync_state_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("system", SYSTEM, nullable=False),
+    sa.Column("stream", SYSTEM, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("recorded_at", TS, nullable=False),
+    sa.Index(None, "system", "stream", "id"),
+)
+
+# The latest raw payload of every source record, and how far it has come through the steps.
+landing = sa.Table(
+    "landing",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("content_hash", sa.String(32), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # mapped | quarantined | published
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("landed_at", TS, nullable=False),
+    sa.Index(None, "system", "stream", "status"),
+)
+
+# A source record in resident terms: the mapping's output (flat target paths).
+source_records = sa.Table(
+    "source_records",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("warnings", sa.Text, nullable=True),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("observed_at", TS, nullable=False),
+)
+
+# Which resident each source record belongs to, and by which rule.
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("resident_id", RESIDENT_ID, nullable=False, index=True),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("linked_at", TS, nullable=False),
+)
+
+# Keys that identify a resident deterministically; the national id only as a hash.
+resident_keys = sa.Table(
+    "resident_keys",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("resident_id", RESIDENT_ID, nullable=False, index=True),
+)
+
+residents = sa.Table(
+    "residents",
+    metadata,
+    sa.Column("resident_id", RESIDENT_ID, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("merged_into", RESIDENT_ID, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Every version of every golden record, as published.
+resident_versions = sa.Table(
+    "resident_versions",
+    metadata,
+    sa.Column("resident_id", RESIDENT_ID, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# Where each value of a golden record version came from: field -> system, source id, run, rule.
+lineage = sa.Table(
+    "lineage",
+    metadata,
+    sa.Column("resident_id", RESIDENT_ID, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("fields", sa.Text, nullable=False),
+)
+
+# Records that could not be mapped (or read), with every reason, until they can be.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("excerpt", sa.Text, nullable=True),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("quarantined_at", TS, nullable=False),
+)
+
+# Every read, export and change of a person's data: who, when, why, what.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("purpose", sa.String(255), nullable=False),
+    sa.Column("resident_id", RESIDENT_ID, nullable=True, index=True),
+    sa.Column("detail", sa.Text, nullable=True),
+)
