@@ -79,7 +79,11 @@ class FilesConnector(Connector):
             if done.get(path.name) == fingerprint:
                 continue
             skip = 0
-            if current and current.get("file") == path.name and current.get("fingerprint") == fingerprint:
+            if (
+                current
+                and current.get("file") == path.name
+                and current.get("fingerprint") == fingerprint
+            ):
                 skip = int(current.get("records", 0))
             yield from self._read_file(path, fingerprint, skip, batch_size, options, done)
             done[path.name] = fingerprint
@@ -204,7 +208,9 @@ def _json_items(path: Path, options: Any, encoding: str) -> Iterator[dict[str, A
     try:
         document = json.load(io.StringIO(text))
     except json.JSONDecodeError as exc:
-        raise FatalSourceError(f"{path.name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
+        raise FatalSourceError(
+            f"{path.name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"
+        ) from exc
     records: Any = document
     for key in filter(None, str(options.get("records", "")).split(".")):
         records = records.get(key) if isinstance(records, dict) else None

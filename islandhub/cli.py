@@ -23,6 +23,7 @@ from islandhub import __version__
 from islandhub.errors import ConfigError, HubError
 from islandhub.privacy.masking import MaskingFilter, mask_text
 
+
 def _console(stderr: bool = False) -> Console:
     # Piped output (Airflow logs, CI, `| less`) gets wide tables instead of rich's 80 columns.
     probe = Console(stderr=stderr)
@@ -37,7 +38,9 @@ DEFAULT_PURPOSE = "resident data administration"
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="islandhub", description="Resident-data integration hub.")
-    parser.add_argument("--project", help="project folder with config/ and mappings/ (or ISLANDHUB_PROJECT)")
+    parser.add_argument(
+        "--project", help="project folder with config/ and mappings/ (or ISLANDHUB_PROJECT)"
+    )
     parser.add_argument("--version", action="version", version=f"islandhub {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -45,10 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("systems", nargs="*", metavar="SYSTEM")
     sync.add_argument("--all", action="store_true", help="every configured system")
     sync.add_argument("--stream", help="only this stream")
-    sync.add_argument("--full-refresh", action="store_true", help="pull everything again (unchanged records are still skipped)")
+    sync.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="pull everything again (unchanged records are still skipped)",
+    )
     sync.add_argument("--json", action="store_true")
 
-    status = commands.add_parser("status", help="islands, streams, last runs, quarantine, residents")
+    status = commands.add_parser(
+        "status", help="islands, streams, last runs, quarantine, residents"
+    )
     status.add_argument("--json", action="store_true")
 
     check = commands.add_parser("check", help="test the connection to an island")
@@ -59,12 +68,16 @@ def _parser() -> argparse.ArgumentParser:
     show = rsub.add_parser("show", help="one resident's golden record with lineage")
     show.add_argument("resident_id", nargs="?", metavar="ID")
     show.add_argument("--national-id", help="find the resident by national id (HETU)")
-    show.add_argument("--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)")
+    show.add_argument(
+        "--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)"
+    )
     show.add_argument("--json", action="store_true")
     listing = rsub.add_parser("list", help="a page of residents")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--offset", type=int, default=0)
-    listing.add_argument("--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)")
+    listing.add_argument(
+        "--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)"
+    )
     listing.add_argument("--json", action="store_true")
 
     mapping = commands.add_parser("mapping", help="check and preview mapping files")
@@ -73,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     mcheck.add_argument("files", nargs="+", metavar="FILE")
     preview = msub.add_parser("preview", help="apply a mapping to sample records")
     preview.add_argument("file", metavar="FILE")
-    preview.add_argument("--input", required=True, metavar="SAMPLE.json", help="a JSON list of records (or JSON Lines)")
+    preview.add_argument(
+        "--input",
+        required=True,
+        metavar="SAMPLE.json",
+        help="a JSON list of records (or JSON Lines)",
+    )
     preview.add_argument("--json", action="store_true")
 
     connector = commands.add_parser("connector", help="connector kinds")
@@ -139,15 +157,36 @@ def cmd_sync(args: argparse.Namespace) -> int:
     store = _store(project)
     systems = sorted(project.systems) if args.all else args.systems
     with _progress(enabled=not args.json) as progress:
-        results = sync(project, store, systems, stream=args.stream, full_refresh=args.full_refresh, progress=progress)
+        results = sync(
+            project,
+            store,
+            systems,
+            stream=args.stream,
+            full_refresh=args.full_refresh,
+            progress=progress,
+        )
     failed = [r for r in results if r.status != "succeeded"]
     if args.json:
         _print_json({"runs": [r.as_dict() for r in results], "ok": not failed})
     else:
-        table = Table("system", "stream", "status", "pulled", "unchanged", "mapped", "quarantined", "published")
+        table = Table(
+            "system",
+            "stream",
+            "status",
+            "pulled",
+            "unchanged",
+            "mapped",
+            "quarantined",
+            "published",
+        )
         for r in results:
             colour = "green" if r.status == "succeeded" else "red"
-            table.add_row(r.system, r.stream, f"[{colour}]{r.status}[/{colour}]", *map(str, (r.pulled, r.unchanged, r.mapped, r.quarantined, r.published)))
+            table.add_row(
+                r.system,
+                r.stream,
+                f"[{colour}]{r.status}[/{colour}]",
+                *map(str, (r.pulled, r.unchanged, r.mapped, r.quarantined, r.published)),
+            )
         _emit(table)
     for r in failed:
         err.print(f"[red]failed:[/red] {r.system}.{r.stream}: {r.error}")
@@ -167,7 +206,9 @@ class _progress:
         if self.live:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err)
+            self._bar = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err
+            )
             self._bar.__enter__()
         return self.update
 
@@ -182,8 +223,11 @@ class _progress:
         if event == "start":
             text = f"{where}: starting"
         else:
-            text = (f"{where}: {event} - pulled {data['pulled']}, unchanged {data['unchanged']}, "
-                    f"mapped {data['mapped']}, quarantined {data['quarantined']}, published {data['published']}")
+            text = (
+                f"{where}: {event} - pulled {data['pulled']}, unchanged {data['unchanged']}, "
+                f"mapped {data['mapped']}, quarantined {data['quarantined']}, "
+                f"published {data['published']}"
+            )
         if self._bar is not None:
             if self._task is None:
                 self._task = self._bar.add_task(text)
@@ -201,14 +245,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
         return 0
-    table = Table("system", "owner", "stream", "last run", "status", "pulled", "quarantined now", "records")
+    table = Table(
+        "system", "owner", "stream", "last run", "status", "pulled", "quarantined now", "records"
+    )
     for system in data["systems"]:
         for stream in system["streams"]:
             run = stream["last_run"] or {}
             table.add_row(
-                system["system"], system["owner"].get("name", ""), stream["stream"],
-                (run.get("started_at") or "never")[:19], run.get("status", "-"),
-                str(run.get("pulled", "-")), str(stream["quarantined"]), str(stream["records"]),
+                system["system"],
+                system["owner"].get("name", ""),
+                stream["stream"],
+                (run.get("started_at") or "never")[:19],
+                run.get("status", "-"),
+                str(run.get("pulled", "-")),
+                str(stream["quarantined"]),
+                str(stream["records"]),
             )
     _emit(table)
     out.print(f"residents: {data['residents']['active']}")
@@ -221,7 +272,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     project = _project(args)
     if args.system not in project.systems:
-        raise ConfigError(f"unknown system {args.system!r}; configured systems: {', '.join(sorted(project.systems))}")
+        raise ConfigError(
+            f"unknown system {args.system!r}; "
+            f"configured systems: {', '.join(sorted(project.systems))}"
+        )
     result = make_connector(project, project.systems[args.system]).check()
     verdict = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
     out.print(f"{args.system}: {verdict}: {mask_text(result.message)}")
@@ -261,8 +315,13 @@ def _print_resident_table(rows: list[dict[str, Any]]) -> None:
         r = row["record"]
         name = " ".join(filter(None, (r.get("given_name"), r.get("family_name"))))
         table.add_row(
-            row["resident_id"], r.get("national_id", ""), name, r.get("birth_date", ""), r.get("language", ""),
-            ", ".join(e["address"] for e in r.get("emails", [])), ", ".join(p["number"] for p in r.get("phones", [])),
+            row["resident_id"],
+            r.get("national_id", ""),
+            name,
+            r.get("birth_date", ""),
+            r.get("language", ""),
+            ", ".join(e["address"] for e in r.get("emails", [])),
+            ", ".join(p["number"] for p in r.get("phones", [])),
             ", ".join(sorted({i["system"] for i in r.get("identifiers", [])})),
         )
     _emit(table)
@@ -272,7 +331,10 @@ def _print_resident(found: dict[str, Any]) -> None:
     record, lineage = found["record"], found["lineage"]
     if found.get("requested_id"):
         _emit(f"{found['requested_id']} was merged into {found['resident_id']}")
-    _emit(f"resident {found['resident_id']}  version {found['version']}  updated {found['updated_at'][:19]}")
+    _emit(
+        f"resident {found['resident_id']}  version {found['version']}  "
+        f"updated {found['updated_at'][:19]}"
+    )
     table = Table("field", "value", "from", "rule")
     for name, value in _flatten(record):
         if name in ("resident_id", "identifiers"):
@@ -281,7 +343,9 @@ def _print_resident(found: dict[str, Any]) -> None:
         origin = f"{source['system']}.{source['stream']}:{source['source_id']}" if source else ""
         table.add_row(name, _display(value), origin, source.get("rule", ""))
     _emit(table)
-    ids = ", ".join(f"{i['system']}.{i['stream']}:{i['source_id']}" for i in record.get("identifiers", []))
+    ids = ", ".join(
+        f"{i['system']}.{i['stream']}:{i['source_id']}" for i in record.get("identifiers", [])
+    )
     _emit(f"source records: {ids}")
 
 
@@ -300,11 +364,17 @@ def _display(value: Any) -> str:
     if isinstance(value, list):
         parts = []
         for entry in value:
-            main = entry.get("address") or entry.get("number") or " ".join(
-                str(entry[k]) for k in ("street", "postal_code", "post_office") if entry.get(k)
+            main = (
+                entry.get("address")
+                or entry.get("number")
+                or " ".join(
+                    str(entry[k]) for k in ("street", "postal_code", "post_office") if entry.get(k)
+                )
             )
             marks = " (primary)" if entry.get("primary") else ""
-            parts.append(f"{main}{marks} <- {', '.join(s['system'] for s in entry.get('sources', []))}")
+            parts.append(
+                f"{main}{marks} <- {', '.join(s['system'] for s in entry.get('sources', []))}"
+            )
         return "\n".join(parts)
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
 
@@ -329,8 +399,13 @@ def cmd_mapping(args: argparse.Namespace) -> int:
     records = _read_sample(Path(args.input))
     batch = mapping.apply(records)
     result = {
-        "mapped": [{"source_id": m.source_id, "fields": m.values, "warnings": m.warnings} for m in batch.mapped],
-        "quarantined": [{"source_id": q.source_id, "reasons": q.reasons} for q in batch.quarantined],
+        "mapped": [
+            {"source_id": m.source_id, "fields": m.values, "warnings": m.warnings}
+            for m in batch.mapped
+        ],
+        "quarantined": [
+            {"source_id": q.source_id, "reasons": q.reasons} for q in batch.quarantined
+        ],
     }
     if args.json:
         _print_json(json.loads(mask_text(json.dumps(result, ensure_ascii=False))))
@@ -359,7 +434,9 @@ def _read_sample(path: Path) -> list[dict[str, Any]]:
         try:
             data = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: not JSON or JSON Lines: {exc.msg}") from exc
+            raise ConfigError(
+                f"{path}:{exc.lineno}:{exc.colno}: not JSON or JSON Lines: {exc.msg}"
+            ) from exc
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -374,19 +451,27 @@ def cmd_connector(args: argparse.Namespace) -> int:
     kinds = []
     for kind in known_kinds():
         cls = connector_class(kind)
-        kinds.append({
-            "kind": kind,
-            "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
-            "connection": cls.connection_schema.get("properties", {}),
-            "stream": cls.stream_schema.get("properties", {}),
-            "push": "push" in cls.__dict__,
-        })
+        kinds.append(
+            {
+                "kind": kind,
+                "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+                "connection": cls.connection_schema.get("properties", {}),
+                "stream": cls.stream_schema.get("properties", {}),
+                "push": "push" in cls.__dict__,
+            }
+        )
     if args.json:
         _print_json({"connectors": kinds})
         return 0
     table = Table("kind", "what", "connection options", "stream options", "push")
     for k in kinds:
-        table.add_row(k["kind"], k["doc"], ", ".join(k["connection"]), ", ".join(k["stream"]), "yes" if k["push"] else "no")
+        table.add_row(
+            k["kind"],
+            k["doc"],
+            ", ".join(k["connection"]),
+            ", ".join(k["stream"]),
+            "yes" if k["push"] else "no",
+        )
     _emit(table)
     return 0
 

@@ -26,7 +26,14 @@ from islandhub.mapping import Mapping
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve.publish import pending_records, publish
 from islandhub.store.db import Store, dumps, now
-from islandhub.store.tables import landing, quarantine, runs, source_records, sync_state, sync_state_history
+from islandhub.store.tables import (
+    landing,
+    quarantine,
+    runs,
+    source_records,
+    sync_state,
+    sync_state_history,
+)
 from islandhub.store.upsert import chunks, upsert
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -94,8 +101,15 @@ def sync(
         for name in names:
             try:
                 results.append(
-                    sync_stream(project, store, connector, system, system.streams[name],
-                                full_refresh=full_refresh, progress=progress)
+                    sync_stream(
+                        project,
+                        store,
+                        connector,
+                        system,
+                        system.streams[name],
+                        full_refresh=full_refresh,
+                        progress=progress,
+                    )
                 )
             except StreamFailed as exc:
                 results.append(exc.result)
@@ -103,7 +117,9 @@ def sync(
     return results
 
 
-def _plan(project: Project, systems: Sequence[str], stream: str | None) -> list[tuple[SystemConfig, list[str]]]:
+def _plan(
+    project: Project, systems: Sequence[str], stream: str | None
+) -> list[tuple[SystemConfig, list[str]]]:
     plan, problems = [], []
     for system_id in systems:
         system = project.systems.get(system_id)
@@ -112,7 +128,10 @@ def _plan(project: Project, systems: Sequence[str], stream: str | None) -> list[
             problems.append(f"unknown system {system_id!r}; configured systems: {known}")
             continue
         if stream and stream not in system.streams:
-            problems.append(f"system {system_id!r} has no stream {stream!r}; streams: {', '.join(system.streams)}")
+            problems.append(
+                f"system {system_id!r} has no stream {stream!r}; "
+                f"streams: {', '.join(system.streams)}"
+            )
             continue
         plan.append((system, [stream] if stream else list(system.streams)))
     if problems:
@@ -162,16 +181,28 @@ def _start_run(store: Store, result: StreamResult) -> None:
     with store.begin() as conn:
         conn.execute(
             runs.insert().values(
-                run_id=result.run_id, system=result.system, stream=result.stream, kind="sync",
-                status="running", started_at=now(), pulled=0, unchanged=0, mapped=0, quarantined=0, published=0,
+                run_id=result.run_id,
+                system=result.system,
+                stream=result.stream,
+                kind="sync",
+                status="running",
+                started_at=now(),
+                pulled=0,
+                unchanged=0,
+                mapped=0,
+                quarantined=0,
+                published=0,
             )
         )
 
 
 def _counts(result: StreamResult) -> dict[str, Any]:
     return {
-        "pulled": result.pulled, "unchanged": result.unchanged, "mapped": result.mapped,
-        "quarantined": result.quarantined, "published": result.published,
+        "pulled": result.pulled,
+        "unchanged": result.unchanged,
+        "mapped": result.mapped,
+        "quarantined": result.quarantined,
+        "published": result.published,
     }
 
 
@@ -187,7 +218,9 @@ def _finish_run(store: Store, result: StreamResult) -> None:
 def _load_state(store: Store, system: str, stream: str) -> dict[str, Any] | None:
     with store.connect() as conn:
         text = conn.execute(
-            sa.select(sync_state.c.state).where(sync_state.c.system == system, sync_state.c.stream == stream)
+            sa.select(sync_state.c.state).where(
+                sync_state.c.system == system, sync_state.c.stream == stream
+            )
         ).scalar_one_or_none()
     return json.loads(text) if text else None
 
@@ -215,7 +248,8 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
     with store.begin() as conn:
         before = _landed(conn, system, stream, list(latest))
         changed = {
-            sid: item for sid, item in latest.items()
+            sid: item
+            for sid, item in latest.items()
             if sid not in before or before[sid][0] != item[2]
         }
         result.pulled += len(batch.records) + len(batch.rejected)
@@ -224,10 +258,17 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
         mapped_ids = {m.source_id for m in outcome.mapped}
         result.mapped += len(outcome.mapped)
         quarantine_rows = [
-            {"system": system, "stream": stream, "source_id": q.source_id, "reasons": dumps(q.reasons),
-             "excerpt": mask_text(changed[q.source_id][1])[:EXCERPT_CHARS], "run_id": result.run_id,
-             "quarantined_at": stamp}
-            for q in outcome.quarantined if q.source_id is not None
+            {
+                "system": system,
+                "stream": stream,
+                "source_id": q.source_id,
+                "reasons": dumps(q.reasons),
+                "excerpt": mask_text(changed[q.source_id][1])[:EXCERPT_CHARS],
+                "run_id": result.run_id,
+                "quarantined_at": stamp,
+            }
+            for q in outcome.quarantined
+            if q.source_id is not None
         ]
         quarantine_rows += _unlandable(system, stream, result.run_id, stamp, no_id, batch)
         result.quarantined += len(quarantine_rows)
@@ -235,8 +276,16 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
             conn,
             landing,
             [
-                {"system": system, "stream": stream, "source_id": sid, "content_hash": item[2], "payload": item[1],
-                 "status": "mapped" if sid in mapped_ids else "quarantined", "run_id": result.run_id, "landed_at": stamp}
+                {
+                    "system": system,
+                    "stream": stream,
+                    "source_id": sid,
+                    "content_hash": item[2],
+                    "payload": item[1],
+                    "status": "mapped" if sid in mapped_ids else "quarantined",
+                    "run_id": result.run_id,
+                    "landed_at": stamp,
+                }
                 for sid, item in changed.items()
             ],
             ("system", "stream", "source_id"),
@@ -245,8 +294,15 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
             conn,
             source_records,
             [
-                {"system": system, "stream": stream, "source_id": m.source_id, "fields": dumps(m.values),
-                 "warnings": dumps(m.warnings) if m.warnings else None, "run_id": result.run_id, "observed_at": stamp}
+                {
+                    "system": system,
+                    "stream": stream,
+                    "source_id": m.source_id,
+                    "fields": dumps(m.values),
+                    "warnings": dumps(m.warnings) if m.warnings else None,
+                    "run_id": result.run_id,
+                    "observed_at": stamp,
+                }
                 for m in outcome.mapped
             ],
             ("system", "stream", "source_id"),
@@ -256,7 +312,9 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
         for part in chunks(cleared):
             conn.execute(
                 quarantine.delete().where(
-                    quarantine.c.system == system, quarantine.c.stream == stream, quarantine.c.source_id.in_(part)
+                    quarantine.c.system == system,
+                    quarantine.c.stream == stream,
+                    quarantine.c.source_id.in_(part),
                 )
             )
         _save_state(conn, result, batch.state, stamp)
@@ -269,7 +327,9 @@ def _count_superseded(mapping: Mapping, record: dict[str, Any], result: StreamRe
     result.quarantined += len(outcome.quarantined)
 
 
-def _landed(conn: Connection, system: str, stream: str, ids: list[str]) -> dict[str, tuple[str, str]]:
+def _landed(
+    conn: Connection, system: str, stream: str, ids: list[str]
+) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for part in chunks(ids):
         query = sa.select(landing.c.source_id, landing.c.content_hash, landing.c.status).where(
@@ -280,29 +340,61 @@ def _landed(conn: Connection, system: str, stream: str, ids: list[str]) -> dict[
 
 
 def _unlandable(
-    system: str, stream: str, run_id: str, stamp: Any, no_id: list[tuple[dict[str, Any], str]], batch: Batch
+    system: str,
+    stream: str,
+    run_id: str,
+    stamp: Any,
+    no_id: list[tuple[dict[str, Any], str]],
+    batch: Batch,
 ) -> list[dict[str, Any]]:
     """Quarantine rows for records without a source id and records the connector rejected."""
     rows = []
     for _record, payload in no_id:
-        rows.append({"system": system, "stream": stream, "source_id": f"@hash:{_hash(payload)}",
-                     "reasons": dumps(["the record has no source id"]),
-                     "excerpt": mask_text(payload)[:EXCERPT_CHARS], "run_id": run_id, "quarantined_at": stamp})
+        rows.append(
+            {
+                "system": system,
+                "stream": stream,
+                "source_id": f"@hash:{_hash(payload)}",
+                "reasons": dumps(["the record has no source id"]),
+                "excerpt": mask_text(payload)[:EXCERPT_CHARS],
+                "run_id": run_id,
+                "quarantined_at": stamp,
+            }
+        )
     for rejected in batch.rejected:
-        rows.append({"system": system, "stream": stream, "source_id": f"@{rejected.position}",
-                     "reasons": dumps([rejected.reason]), "excerpt": mask_text(rejected.excerpt)[:EXCERPT_CHARS],
-                     "run_id": run_id, "quarantined_at": stamp})
+        rows.append(
+            {
+                "system": system,
+                "stream": stream,
+                "source_id": f"@{rejected.position}",
+                "reasons": dumps([rejected.reason]),
+                "excerpt": mask_text(rejected.excerpt)[:EXCERPT_CHARS],
+                "run_id": run_id,
+                "quarantined_at": stamp,
+            }
+        )
     return rows
 
 
 def _save_state(conn: Connection, result: StreamResult, state: dict[str, Any], stamp: Any) -> None:
     text = dumps(state)
     key = {"system": result.system, "stream": result.stream}
-    upsert(conn, sync_state, [{**key, "state": text, "run_id": result.run_id, "updated_at": stamp}], ("system", "stream"))
-    conn.execute(sync_state_history.insert().values(**key, state=text, run_id=result.run_id, recorded_at=stamp))
+    upsert(
+        conn,
+        sync_state,
+        [{**key, "state": text, "run_id": result.run_id, "updated_at": stamp}],
+        ("system", "stream"),
+    )
+    conn.execute(
+        sync_state_history.insert().values(
+            **key, state=text, run_id=result.run_id, recorded_at=stamp
+        )
+    )
 
 
-def _publish_pending(project: Project, store: Store, result: StreamResult, progress: Progress) -> None:
+def _publish_pending(
+    project: Project, store: Store, result: StreamResult, progress: Progress
+) -> None:
     """Resolve and publish every mapped record of the stream, a chunk per transaction."""
     priority = project.hub.priority
     while True:
@@ -312,5 +404,7 @@ def _publish_pending(project: Project, store: Store, result: StreamResult, progr
                 return
             publish(conn, result.system, result.stream, pending, priority, result.run_id)
             result.published += len(pending)
-            conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result)))
+            conn.execute(
+                runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result))
+            )
         progress("published", result.as_dict())

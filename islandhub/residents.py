@@ -33,12 +33,18 @@ class Reader:
         return cls(os.environ.get("ISLANDHUB_ACTOR") or getpass.getuser(), purpose)
 
 
-def audit(conn: Connection, reader: Reader, action: str, resident_id: str | None, detail: dict[str, Any]) -> None:
+def audit(
+    conn: Connection, reader: Reader, action: str, resident_id: str | None, detail: dict[str, Any]
+) -> None:
     """Record one access to personal data."""
     conn.execute(
         audit_log.insert().values(
-            at=now(), actor=reader.actor, action=action, purpose=reader.purpose,
-            resident_id=resident_id, detail=dumps(detail),
+            at=now(),
+            actor=reader.actor,
+            action=action,
+            purpose=reader.purpose,
+            resident_id=resident_id,
+            detail=dumps(detail),
         )
     )
 
@@ -63,18 +69,34 @@ def find_by_national_id(conn: Connection, national_id: str) -> str | None:
     """The resident with this national id, if the hub knows one."""
     key = national_id_key(national_id.strip().upper())
     if key is None:
-        raise ConfigError("a permanent national id is needed (temporary ids 900-999 identify nobody)")
+        raise ConfigError(
+            "a permanent national id is needed (temporary ids 900-999 identify nobody)"
+        )
     found = conn.execute(
-        sa.select(resident_keys.c.resident_id).where(resident_keys.c.kind == NATIONAL_ID, resident_keys.c.key == key)
+        sa.select(resident_keys.c.resident_id).where(
+            resident_keys.c.kind == NATIONAL_ID, resident_keys.c.key == key
+        )
     ).scalar_one_or_none()
     return follow_redirects(conn, found) if found else None
 
 
-def show(store: Store, reader: Reader, *, resident_id: str | None = None, national_id: str | None = None) -> dict[str, Any] | None:
+def show(
+    store: Store, reader: Reader, *, resident_id: str | None = None, national_id: str | None = None
+) -> dict[str, Any] | None:
     """A resident's current golden record with version and lineage, masked for display."""
     with store.begin() as conn:
-        rid = find_by_national_id(conn, national_id) if national_id else follow_redirects(conn, str(resident_id))
-        audit(conn, reader, "read", rid, {"by": "national_id" if national_id else "resident_id", "found": rid is not None})
+        rid = (
+            find_by_national_id(conn, national_id)
+            if national_id
+            else follow_redirects(conn, str(resident_id))
+        )
+        audit(
+            conn,
+            reader,
+            "read",
+            rid,
+            {"by": "national_id" if national_id else "resident_id", "found": rid is not None},
+        )
         if rid is None:
             return None
         row = conn.execute(
@@ -82,11 +104,16 @@ def show(store: Store, reader: Reader, *, resident_id: str | None = None, nation
             .select_from(
                 residents.join(
                     resident_versions,
-                    sa.and_(residents.c.resident_id == resident_versions.c.resident_id,
-                            residents.c.version == resident_versions.c.version),
+                    sa.and_(
+                        residents.c.resident_id == resident_versions.c.resident_id,
+                        residents.c.version == resident_versions.c.version,
+                    ),
                 ).join(
                     lineage,
-                    sa.and_(lineage.c.resident_id == residents.c.resident_id, lineage.c.version == residents.c.version),
+                    sa.and_(
+                        lineage.c.resident_id == residents.c.resident_id,
+                        lineage.c.version == residents.c.version,
+                    ),
                 )
             )
             .where(residents.c.resident_id == rid)
@@ -103,15 +130,19 @@ def show(store: Store, reader: Reader, *, resident_id: str | None = None, nation
     }
 
 
-def list_residents(store: Store, reader: Reader, *, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+def list_residents(
+    store: Store, reader: Reader, *, limit: int = 20, offset: int = 0
+) -> list[dict[str, Any]]:
     """A page of active residents, oldest first, masked for display."""
     query = (
         sa.select(residents.c.resident_id, residents.c.version, resident_versions.c.record)
         .select_from(
             residents.join(
                 resident_versions,
-                sa.and_(residents.c.resident_id == resident_versions.c.resident_id,
-                        residents.c.version == resident_versions.c.version),
+                sa.and_(
+                    residents.c.resident_id == resident_versions.c.resident_id,
+                    residents.c.version == resident_versions.c.version,
+                ),
             )
         )
         .where(residents.c.active.is_(True), residents.c.merged_into.is_(None))
@@ -122,7 +153,14 @@ def list_residents(store: Store, reader: Reader, *, limit: int = 20, offset: int
     with store.begin() as conn:
         rows = conn.execute(query).all()
         audit(conn, reader, "list", None, {"count": len(rows), "offset": offset})
-    return [{"resident_id": r.resident_id, "version": r.version, "record": present(json.loads(r.record))} for r in rows]
+    return [
+        {
+            "resident_id": r.resident_id,
+            "version": r.version,
+            "record": present(json.loads(r.record)),
+        }
+        for r in rows
+    ]
 
 
 def present(record: dict[str, Any]) -> dict[str, Any]:

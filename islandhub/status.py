@@ -23,27 +23,33 @@ def hub_status(project: Project, store: Store) -> dict[str, Any]:
         landed = _count_by_stream(conn, landing)
         quarantined = _count_by_stream(conn, quarantine)
         active = conn.execute(
-            sa.select(sa.func.count()).select_from(residents).where(residents.c.active.is_(True), residents.c.merged_into.is_(None))
+            sa.select(sa.func.count())
+            .select_from(residents)
+            .where(residents.c.active.is_(True), residents.c.merged_into.is_(None))
         ).scalar_one()
     systems = []
     for system_id, system in sorted(project.systems.items()):
         streams = []
         for name in system.streams:
             key = (system_id, name)
-            streams.append({
-                "stream": name,
-                "last_run": last_runs.get(key),
-                "records": landed.get(key, 0),
-                "quarantined": quarantined.get(key, 0),
-            })
-        systems.append({
-            "system": system_id,
-            "title": system.title,
-            "owner": system.owner,
-            "connector": system.connector,
-            "schedule": system.schedule,
-            "streams": streams,
-        })
+            streams.append(
+                {
+                    "stream": name,
+                    "last_run": last_runs.get(key),
+                    "records": landed.get(key, 0),
+                    "quarantined": quarantined.get(key, 0),
+                }
+            )
+        systems.append(
+            {
+                "system": system_id,
+                "title": system.title,
+                "owner": system.owner,
+                "connector": system.connector,
+                "schedule": system.schedule,
+                "streams": streams,
+            }
+        )
     return {"systems": systems, "residents": {"active": active}}
 
 
@@ -55,18 +61,31 @@ def _last_runs(conn: sa.Connection) -> dict[tuple[str, str], dict[str, Any]]:
     )
     query = sa.select(runs).join(
         newest,
-        sa.and_(runs.c.system == newest.c.system, runs.c.stream == newest.c.stream, runs.c.started_at == newest.c.started_at),
+        sa.and_(
+            runs.c.system == newest.c.system,
+            runs.c.stream == newest.c.stream,
+            runs.c.started_at == newest.c.started_at,
+        ),
     )
     found = {}
     for row in conn.execute(query):
         found[(row.system, row.stream)] = {
-            "run_id": row.run_id, "status": row.status, "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at), "pulled": row.pulled, "unchanged": row.unchanged,
-            "mapped": row.mapped, "quarantined": row.quarantined, "published": row.published, "error": row.error,
+            "run_id": row.run_id,
+            "status": row.status,
+            "started_at": _iso(row.started_at),
+            "finished_at": _iso(row.finished_at),
+            "pulled": row.pulled,
+            "unchanged": row.unchanged,
+            "mapped": row.mapped,
+            "quarantined": row.quarantined,
+            "published": row.published,
+            "error": row.error,
         }
     return found
 
 
 def _count_by_stream(conn: sa.Connection, table: sa.Table) -> dict[tuple[str, str], int]:
-    query = sa.select(table.c.system, table.c.stream, sa.func.count()).group_by(table.c.system, table.c.stream)
+    query = sa.select(table.c.system, table.c.stream, sa.func.count()).group_by(
+        table.c.system, table.c.stream
+    )
     return {(system, stream): count for system, stream, count in conn.execute(query)}

@@ -30,7 +30,9 @@ def _ensure_database(url: str) -> None:
     admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}).first()
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}
+            ).first()
             if not exists:
                 conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
     finally:
@@ -49,7 +51,9 @@ def pg_base_url() -> str:
         engine.dispose()
     except sa.exc.OperationalError as exc:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and cannot be reached at {url}: {exc}")
+            pytest.fail(
+                f"PostgreSQL is required under CI=true and cannot be reached at {url}: {exc}"
+            )
         pytest.skip(f"PostgreSQL not reachable at {url}")
     return url
 

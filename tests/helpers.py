@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from islandhub.config import Project, load_project
 from islandhub.pipeline import StreamResult, sync
 from islandhub.store import Store, open_store
-from islandhub.store.tables import landing, links, quarantine, resident_versions, residents, source_records, sync_state
+from islandhub.store.tables import (
+    landing,
+    links,
+    quarantine,
+    resident_versions,
+    residents,
+    source_records,
+    sync_state,
+)
 
 CHECKSUM = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 
@@ -45,23 +53,43 @@ def assert_counts_add_up(results: list[StreamResult]) -> None:
 def snapshot(store: Store) -> dict[str, Any]:
     """Everything a run leaves in the store, independent of minted ids and timestamps."""
     with store.connect() as conn:
-        land = {(r.system, r.stream, r.source_id): (r.content_hash, r.status) for r in conn.execute(sa.select(landing))}
-        mapped = {(r.system, r.stream, r.source_id): json.loads(r.fields) for r in conn.execute(sa.select(source_records))}
-        quarantined = {(r.system, r.stream, r.source_id): json.loads(r.reasons) for r in conn.execute(sa.select(quarantine))}
-        states = {(r.system, r.stream): json.loads(r.state) for r in conn.execute(sa.select(sync_state))}
+        land = {
+            (r.system, r.stream, r.source_id): (r.content_hash, r.status)
+            for r in conn.execute(sa.select(landing))
+        }
+        mapped = {
+            (r.system, r.stream, r.source_id): json.loads(r.fields)
+            for r in conn.execute(sa.select(source_records))
+        }
+        quarantined = {
+            (r.system, r.stream, r.source_id): json.loads(r.reasons)
+            for r in conn.execute(sa.select(quarantine))
+        }
+        states = {
+            (r.system, r.stream): json.loads(r.state) for r in conn.execute(sa.select(sync_state))
+        }
         groups: dict[str, set[tuple[str, str, str]]] = {}
         for r in conn.execute(sa.select(links)):
             groups.setdefault(r.resident_id, set()).add((r.system, r.stream, r.source_id))
         golden = {}
-        current = sa.select(residents.c.resident_id, resident_versions.c.record).join(
-            resident_versions,
-            sa.and_(resident_versions.c.resident_id == residents.c.resident_id, resident_versions.c.version == residents.c.version),
-        ).where(residents.c.active.is_(True))
+        current = (
+            sa.select(residents.c.resident_id, resident_versions.c.record)
+            .join(
+                resident_versions,
+                sa.and_(
+                    resident_versions.c.resident_id == residents.c.resident_id,
+                    resident_versions.c.version == residents.c.version,
+                ),
+            )
+            .where(residents.c.active.is_(True))
+        )
         for r in conn.execute(current):
             record = json.loads(r.record)
             record.pop("resident_id")
             golden[frozenset(groups.get(r.resident_id, set()))] = record
-        resident_count = conn.execute(sa.select(sa.func.count()).select_from(residents)).scalar_one()
+        resident_count = conn.execute(
+            sa.select(sa.func.count()).select_from(residents)
+        ).scalar_one()
     return {
         "landing": land,
         "source_records": mapped,

@@ -34,7 +34,12 @@ class Observation:
 
     def lineage(self, rule: str) -> dict[str, str]:
         """The lineage entry of a value taken from this observation by `rule`."""
-        return {**self.source(), "run_id": self.run_id, "observed_at": self.observed_at, "rule": rule}
+        return {
+            **self.source(),
+            "run_id": self.run_id,
+            "observed_at": self.observed_at,
+            "rule": rule,
+        }
 
 
 def ordered(observations: Sequence[Observation], priority: Sequence[str]) -> list[Observation]:
@@ -58,7 +63,9 @@ def build_golden(
         entries = _contact_list(best_first, source_field)
         if entries:
             record[list_name] = entries
-            lineage[list_name] = _first_holder(best_first, source_field).lineage("primary_by_priority")
+            lineage[list_name] = _first_holder(best_first, source_field).lineage(
+                "primary_by_priority"
+            )
     addresses = _addresses(best_first)
     if addresses:
         record["addresses"] = addresses
@@ -127,7 +134,9 @@ def _first_holder(best_first: list[Observation], source_field: str) -> Observati
 
 def _address_of(o: Observation) -> dict[str, Any]:
     cut = len(ADDRESS_PREFIX)
-    return {k[cut:]: v for k, v in o.fields.items() if k.startswith(ADDRESS_PREFIX) and v is not None}
+    return {
+        k[cut:]: v for k, v in o.fields.items() if k.startswith(ADDRESS_PREFIX) and v is not None
+    }
 
 
 def _address_key(address: dict[str, Any]) -> tuple[str, str]:

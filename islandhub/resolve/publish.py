@@ -24,7 +24,15 @@ from islandhub.ids import uuid7
 from islandhub.resolve.golden import Observation, build_golden
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.store.db import as_utc, dumps, now
-from islandhub.store.tables import landing, lineage, links, resident_keys, resident_versions, residents, source_records
+from islandhub.store.tables import (
+    landing,
+    lineage,
+    links,
+    resident_keys,
+    resident_versions,
+    residents,
+    source_records,
+)
 from islandhub.store.upsert import chunks, upsert
 
 PUBLISH_CHUNK = 5000
@@ -40,7 +48,9 @@ class Pending:
     run_id: str
 
 
-def pending_records(conn: Connection, system: str, stream: str, limit: int = PUBLISH_CHUNK) -> list[Pending]:
+def pending_records(
+    conn: Connection, system: str, stream: str, limit: int = PUBLISH_CHUNK
+) -> list[Pending]:
     """The next mapped-but-unpublished records of a stream, in source id order."""
     join = landing.join(
         source_records,
@@ -51,7 +61,12 @@ def pending_records(conn: Connection, system: str, stream: str, limit: int = PUB
         ),
     )
     query = (
-        sa.select(landing.c.source_id, source_records.c.fields, source_records.c.observed_at, source_records.c.run_id)
+        sa.select(
+            landing.c.source_id,
+            source_records.c.fields,
+            source_records.c.observed_at,
+            source_records.c.run_id,
+        )
         .select_from(join)
         .where(landing.c.system == system, landing.c.stream == stream, landing.c.status == "mapped")
         .order_by(landing.c.source_id)
@@ -64,7 +79,12 @@ def pending_records(conn: Connection, system: str, stream: str, limit: int = PUB
 
 
 def publish(
-    conn: Connection, system: str, stream: str, records: Sequence[Pending], priority: Sequence[str], run_id: str
+    conn: Connection,
+    system: str,
+    stream: str,
+    records: Sequence[Pending],
+    priority: Sequence[str],
+    run_id: str,
 ) -> int:
     """Link `records` to residents and publish the golden records they touch. Returns touched."""
     ids = [r.source_id for r in records]
@@ -75,8 +95,15 @@ def publish(
         conn,
         links,
         [
-            {"system": system, "stream": stream, "source_id": r.source_id, "resident_id": assigned[r.source_id][0],
-             "rule": assigned[r.source_id][1], "run_id": run_id, "linked_at": stamp}
+            {
+                "system": system,
+                "stream": stream,
+                "source_id": r.source_id,
+                "resident_id": assigned[r.source_id][0],
+                "rule": assigned[r.source_id][1],
+                "run_id": run_id,
+                "linked_at": stamp,
+            }
             for r in records
         ],
         ("system", "stream", "source_id"),
@@ -86,7 +113,9 @@ def publish(
     for r in records:
         rid = assigned[r.source_id][0]
         if rid in founded:
-            new_observations[rid].append(Observation(system, stream, r.source_id, r.fields, r.observed_at, r.run_id))
+            new_observations[rid].append(
+                Observation(system, stream, r.source_id, r.fields, r.observed_at, r.run_id)
+            )
     existing = sorted(touched - founded)
     observations = _observations_of(conn, existing)
     observations.update(new_observations)
@@ -94,14 +123,20 @@ def publish(
     for part in chunks(ids):
         conn.execute(
             landing.update()
-            .where(landing.c.system == system, landing.c.stream == stream, landing.c.source_id.in_(part))
+            .where(
+                landing.c.system == system,
+                landing.c.stream == stream,
+                landing.c.source_id.in_(part),
+            )
             .where(landing.c.status == "mapped")
             .values(status="published")
         )
     return len(touched)
 
 
-def _existing_links(conn: Connection, system: str, stream: str, ids: Sequence[str]) -> dict[str, str]:
+def _existing_links(
+    conn: Connection, system: str, stream: str, ids: Sequence[str]
+) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in chunks(ids):
         query = sa.select(links.c.source_id, links.c.resident_id).where(
@@ -139,7 +174,9 @@ def _assign(
     keys = {r.source_id: national_id_key(r.fields.get("national_id")) for r in records}
     owners = _key_owners(conn, sorted({k for k in keys.values() if k}))
     # Residents this chunk would give a national id they lack; they may already hold another.
-    candidates = sorted({previous[s] for s, k in keys.items() if k and k not in owners and s in previous})
+    candidates = sorted(
+        {previous[s] for s, k in keys.items() if k and k not in owners and s in previous}
+    )
     held = _keys_of_residents(conn, candidates)
     assigned: dict[str, tuple[str, str]] = {}
     founded: set[str] = set()
@@ -178,15 +215,27 @@ def _observations_of(conn: Connection, resident_ids: Sequence[str]) -> dict[str,
     for part in chunks(resident_ids):
         query = (
             sa.select(
-                links.c.resident_id, links.c.system, links.c.stream, links.c.source_id,
-                source_records.c.fields, source_records.c.observed_at, source_records.c.run_id,
+                links.c.resident_id,
+                links.c.system,
+                links.c.stream,
+                links.c.source_id,
+                source_records.c.fields,
+                source_records.c.observed_at,
+                source_records.c.run_id,
             )
             .select_from(join)
             .where(links.c.resident_id.in_(part))
         )
         for row in conn.execute(query):
             found[row.resident_id].append(
-                Observation(row.system, row.stream, row.source_id, json.loads(row.fields), _iso(row.observed_at), row.run_id)
+                Observation(
+                    row.system,
+                    row.stream,
+                    row.source_id,
+                    json.loads(row.fields),
+                    _iso(row.observed_at),
+                    row.run_id,
+                )
             )
     return found
 
@@ -233,11 +282,27 @@ def _write_golden(
             continue
         version += 1
         if rid in founded:
-            new_rows.append({"resident_id": rid, "version": version, "active": True, "merged_into": None,
-                             "created_at": stamp, "updated_at": stamp})
+            new_rows.append(
+                {
+                    "resident_id": rid,
+                    "version": version,
+                    "active": True,
+                    "merged_into": None,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
         else:
             updates.append({"rid": rid, "v": version, "at": stamp})
-        version_rows.append({"resident_id": rid, "version": version, "record": text, "run_id": run_id, "created_at": stamp})
+        version_rows.append(
+            {
+                "resident_id": rid,
+                "version": version,
+                "record": text,
+                "run_id": run_id,
+                "created_at": stamp,
+            }
+        )
         lineage_rows.append({"resident_id": rid, "version": version, "fields": dumps(fields)})
     if new_rows:
         conn.execute(residents.insert(), new_rows)
@@ -253,7 +318,11 @@ def _write_golden(
         conn.execute(lineage.insert(), lineage_rows)
     for part in chunks(retired):
         # No source record describes them any more; the record stays for history and lineage.
-        conn.execute(residents.update().where(residents.c.resident_id.in_(part)).values(active=False, updated_at=stamp))
+        conn.execute(
+            residents.update()
+            .where(residents.c.resident_id.in_(part))
+            .values(active=False, updated_at=stamp)
+        )
 
 
 def _iso(value: datetime | str) -> str:

@@ -13,7 +13,9 @@ from sqlalchemy.engine import Connection
 IN_CHUNK = 5000
 
 
-def upsert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+def upsert(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
     """Insert rows; where the key exists already, overwrite the other columns."""
     if not rows:
         return

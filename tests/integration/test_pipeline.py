@@ -52,17 +52,23 @@ def test_two_islands_become_one_golden_record_per_person(sample_project, store_u
             jsonschema.validate(json.loads(text), schema)
 
 
-def test_every_lineage_entry_names_system_source_run_time_and_rule(sample_project, store_url, monkeypatch):
+def test_every_lineage_entry_names_system_source_run_time_and_rule(
+    sample_project, store_url, monkeypatch
+):
     project, store = load(sample_project, store_url, monkeypatch)
     results = run_all(project, store)
     run_ids = {r.run_id for r in results}
     elsa = golden(store, ELSA)
     for field, entry in elsa["lineage"].items():
-        assert set(entry) == {"system", "stream", "source_id", "run_id", "observed_at", "rule"}, field
+        assert set(entry) == {"system", "stream", "source_id", "run_id", "observed_at", "rule"}, (
+            field
+        )
         assert entry["run_id"] in run_ids
 
 
-def test_an_unchanged_island_is_skipped_and_a_full_refresh_changes_nothing(sample_project, store_url, monkeypatch):
+def test_an_unchanged_island_is_skipped_and_a_full_refresh_changes_nothing(
+    sample_project, store_url, monkeypatch
+):
     project, store = load(sample_project, store_url, monkeypatch)
     run_all(project, store)
     before = snapshot(store)
@@ -74,7 +80,9 @@ def test_an_unchanged_island_is_skipped_and_a_full_refresh_changes_nothing(sampl
     assert snapshot(store) == before
 
 
-def test_a_changed_record_gives_a_new_version_with_new_lineage(sample_project, store_url, monkeypatch):
+def test_a_changed_record_gives_a_new_version_with_new_lineage(
+    sample_project, store_url, monkeypatch
+):
     project, store = load(sample_project, store_url, monkeypatch)
     run_all(project, store)
     version_before = golden(store, "010413A568J")["version"]
@@ -103,7 +111,11 @@ def test_a_fixed_record_leaves_quarantine_and_joins(sample_project, store_url, m
     from tests.helpers import hetu
 
     fixed = hetu(12, 5, 2014, 123)
-    csv_file.write_text(csv_file.read_text(encoding="cp1252").replace("120514A123X", fixed), encoding="cp1252", newline="")
+    csv_file.write_text(
+        csv_file.read_text(encoding="cp1252").replace("120514A123X", fixed),
+        encoding="cp1252",
+        newline="",
+    )
     [result] = sync(project, store, ["school"])
     assert (result.mapped, result.quarantined) == (1, 0)
     with store.connect() as conn:
@@ -127,7 +139,9 @@ def test_reads_are_audited(sample_project, store_url, monkeypatch):
     elsa = golden(store, ELSA)
     with store.connect() as conn:
         rows = conn.execute(sa.select(audit_log)).all()
-    assert [(r.actor, r.action, r.purpose, r.resident_id) for r in rows] == [("test", "read", "testing", elsa["resident_id"])]
+    assert [(r.actor, r.action, r.purpose, r.resident_id) for r in rows] == [
+        ("test", "read", "testing", elsa["resident_id"])
+    ]
     assert ELSA not in (rows[0].detail or "")
 
 
@@ -143,12 +157,16 @@ def test_a_failing_source_fails_the_run_and_keeps_the_state(sample_project, stor
     assert [r.status for r in results] == ["succeeded", "failed"]
     assert "does not exist" in results[1].error
     with store.connect() as conn:
-        assert conn.execute(sa.select(sync_state).order_by(sync_state.c.system)).all() == state_before
+        assert (
+            conn.execute(sa.select(sync_state).order_by(sync_state.c.system)).all() == state_before
+        )
         failed = conn.execute(sa.select(runs).where(runs.c.status == "failed")).one()
     assert failed.system == "school"
 
 
-def test_a_crash_between_landing_and_publishing_is_finished_by_the_next_run(sample_project, store_url, monkeypatch):
+def test_a_crash_between_landing_and_publishing_is_finished_by_the_next_run(
+    sample_project, store_url, monkeypatch
+):
     project, store = load(sample_project, store_url, monkeypatch)
 
     class Crash(Exception):
@@ -172,6 +190,8 @@ def test_unknown_system_is_bad_input(sample_project, store_url, monkeypatch):
     from islandhub.errors import ConfigError
 
     project, store = load(sample_project, store_url, monkeypatch)
-    with pytest.raises(ConfigError, match="unknown system 'libary'; configured systems: population, school"):
+    with pytest.raises(
+        ConfigError, match="unknown system 'libary'; configured systems: population, school"
+    ):
         sync(project, store, ["libary"])
     assert issubclass(RunFailed, Exception)

@@ -154,7 +154,17 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "audit_log", "quarantine", "lineage", "resident_versions", "residents", "resident_keys",
-        "links", "source_records", "landing", "sync_state_history", "sync_state", "runs",
+        "audit_log",
+        "quarantine",
+        "lineage",
+        "resident_versions",
+        "residents",
+        "resident_keys",
+        "links",
+        "source_records",
+        "landing",
+        "sync_state_history",
+        "sync_state",
+        "runs",
     ):
         op.drop_table(table)

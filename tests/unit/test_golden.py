@@ -1,0 +1,113 @@
+"""Survivorship and lineage of the golden record, rule by rule."""
+
+from __future__ import annotations
+
+from islandhub.resolve.golden import Observation, build_golden
+
+
+def obs(system, source_id, observed_at="2026-01-01T00:00:00+00:00", **fields):
+    return Observation(system, "s", source_id, fields, observed_at, f"run-{system}")
+
+
+def test_system_priority_wins_then_recency():
+    record, lineage = build_golden(
+        "r1",
+        [
+            obs("school", "2", "2026-03-01T00:00:00+00:00", given_name="Lisa"),
+            obs("population", "1", "2026-01-01T00:00:00+00:00", given_name="Elisabet"),
+            obs(
+                "library", "3", "2026-02-01T00:00:00+00:00", given_name="Liisa", family_name="Berg"
+            ),
+            obs("crm", "4", "2026-04-01T00:00:00+00:00", family_name="Berg-Lind"),
+        ],
+        ["population", "school"],
+    )
+    assert record["given_name"] == "Elisabet"
+    assert lineage["given_name"]["rule"] == "system_priority"
+    assert record["family_name"] == "Berg-Lind"  # neither ranked: the most recent
+    assert lineage["family_name"]["rule"] == "most_recent"
+
+
+def test_contact_points_are_lists_with_every_source_and_one_primary():
+    record, _ = build_golden(
+        "r1",
+        [
+            obs("crm", "a", email="a@example.fi", phone="+358401234567"),
+            obs("population", "b", email="b@example.fi"),
+            obs("school", "c", email="a@example.fi"),
+        ],
+        ["population"],
+    )
+    assert record["emails"] == [
+        {
+            "address": "b@example.fi",
+            "primary": True,
+            "sources": [{"system": "population", "stream": "s", "source_id": "b"}],
+        },
+        {
+            "address": "a@example.fi",
+            "primary": False,
+            "sources": [
+                {"system": "crm", "stream": "s", "source_id": "a"},
+                {"system": "school", "stream": "s", "source_id": "c"},
+            ],
+        },
+    ]
+    assert record["phones"][0]["number"] == "+358401234567"
+
+
+def test_addresses_group_their_parts_and_merge_the_same_address():
+    record, _ = build_golden(
+        "r1",
+        [
+            obs(
+                "population",
+                "1",
+                **{
+                    "address.street": "Iso Kylätie 12",
+                    "address.postal_code": "04130",
+                    "address.street_sv": "Stora Byvägen 12",
+                },
+            ),
+            obs(
+                "school",
+                "2",
+                **{"address.street": "iso  kylätie 12", "address.postal_code": "04130"},
+            ),
+            obs("crm", "3", **{"address.street": "Boxvägen 8", "address.postal_code": "01190"}),
+        ],
+        ["population", "school"],
+    )
+    assert [(a["street"], a["primary"], len(a["sources"])) for a in record["addresses"]] == [
+        ("Iso Kylätie 12", True, 2),
+        ("Boxvägen 8", False, 1),
+    ]
+    assert record["addresses"][0]["street_sv"] == "Stora Byvägen 12"
+
+
+def test_a_non_disclosure_order_from_any_island_wins():
+    record, lineage = build_golden(
+        "r1",
+        [
+            obs("population", "1", non_disclosure=False),
+            obs("school", "2", non_disclosure=True),
+        ],
+        ["population"],
+    )
+    assert record["non_disclosure"] is True
+    assert lineage["non_disclosure"] == {
+        "system": "school",
+        "stream": "s",
+        "source_id": "2",
+        "run_id": "run-school",
+        "observed_at": "2026-01-01T00:00:00+00:00",
+        "rule": "protective",
+    }
+
+
+def test_the_record_does_not_depend_on_input_order():
+    items = [
+        obs("a", str(i), f"2026-01-0{i + 1}T00:00:00+00:00", given_name=f"N{i}", email=f"{i}@x.fi")
+        for i in range(4)
+    ]
+    assert build_golden("r", items, []) == build_golden("r", list(reversed(items)), [])
