@@ -25,6 +25,7 @@ from islandhub.ids import uuid7
 from islandhub.mapping import Mapping
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve.publish import pending_records, publish
+from islandhub.store.bulk import insert_rows, member_of, timestamp
 from islandhub.store.db import Store, dumps, now
 from islandhub.store.tables import (
     landing,
@@ -34,9 +35,10 @@ from islandhub.store.tables import (
     sync_state,
     sync_state_history,
 )
-from islandhub.store.upsert import chunks, upsert
+from islandhub.store.upsert import upsert
 
 Progress = Callable[[str, dict[str, Any]], None]
+SOURCE_KEY = ("system", "stream", "source_id")
 EXCERPT_CHARS = 200
 
 
@@ -246,11 +248,11 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
                 _count_superseded(mapping, latest[source_id][0], result)
             latest[source_id] = (record, payload, _hash(payload))
     with store.begin() as conn:
+        at = timestamp(conn, stamp)
+        key = (system, stream)
         before = _landed(conn, system, stream, list(latest))
         changed = {
-            sid: item
-            for sid, item in latest.items()
-            if sid not in before or before[sid][0] != item[2]
+            sid: item for sid, item in latest.items() if before.get(sid, ("",))[0] != item[2]
         }
         result.pulled += len(batch.records) + len(batch.rejected)
         result.unchanged += len(latest) - len(changed)
@@ -258,63 +260,77 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
         mapped_ids = {m.source_id for m in outcome.mapped}
         result.mapped += len(outcome.mapped)
         quarantine_rows = [
-            {
-                "system": system,
-                "stream": stream,
-                "source_id": q.source_id,
-                "reasons": dumps(q.reasons),
-                "excerpt": mask_text(changed[q.source_id][1])[:EXCERPT_CHARS],
-                "run_id": result.run_id,
-                "quarantined_at": stamp,
-            }
+            (
+                *key,
+                q.source_id,
+                dumps(q.reasons),
+                mask_text(changed[q.source_id][1])[:EXCERPT_CHARS],
+                result.run_id,
+                at,
+            )
             for q in outcome.quarantined
             if q.source_id is not None
         ]
-        quarantine_rows += _unlandable(system, stream, result.run_id, stamp, no_id, batch)
+        quarantine_rows += _unlandable(key, result.run_id, at, no_id, batch)
         result.quarantined += len(quarantine_rows)
-        upsert(
+        insert_rows(
             conn,
             landing,
+            (
+                "system",
+                "stream",
+                "source_id",
+                "content_hash",
+                "payload",
+                "status",
+                "run_id",
+                "landed_at",
+            ),
             [
-                {
-                    "system": system,
-                    "stream": stream,
-                    "source_id": sid,
-                    "content_hash": item[2],
-                    "payload": item[1],
-                    "status": "mapped" if sid in mapped_ids else "quarantined",
-                    "run_id": result.run_id,
-                    "landed_at": stamp,
-                }
+                (
+                    *key,
+                    sid,
+                    item[2],
+                    item[1],
+                    "mapped" if sid in mapped_ids else "quarantined",
+                    result.run_id,
+                    at,
+                )
                 for sid, item in changed.items()
             ],
-            ("system", "stream", "source_id"),
+            upsert_on=SOURCE_KEY,
         )
-        upsert(
+        insert_rows(
             conn,
             source_records,
+            ("system", "stream", "source_id", "fields", "warnings", "run_id", "observed_at"),
             [
-                {
-                    "system": system,
-                    "stream": stream,
-                    "source_id": m.source_id,
-                    "fields": dumps(m.values),
-                    "warnings": dumps(m.warnings) if m.warnings else None,
-                    "run_id": result.run_id,
-                    "observed_at": stamp,
-                }
+                (
+                    *key,
+                    m.source_id,
+                    dumps(m.values),
+                    dumps(m.warnings) if m.warnings else None,
+                    result.run_id,
+                    at,
+                )
                 for m in outcome.mapped
             ],
-            ("system", "stream", "source_id"),
+            upsert_on=SOURCE_KEY,
         )
-        upsert(conn, quarantine, quarantine_rows, ("system", "stream", "source_id"))
+        insert_rows(
+            conn,
+            quarantine,
+            ("system", "stream", "source_id", "reasons", "excerpt", "run_id", "quarantined_at"),
+            quarantine_rows,
+            upsert_on=SOURCE_KEY,
+        )
         cleared = [sid for sid in mapped_ids if before.get(sid, ("", ""))[1] == "quarantined"]
-        for part in chunks(cleared):
+        if cleared:
             conn.execute(
                 quarantine.delete().where(
                     quarantine.c.system == system,
                     quarantine.c.stream == stream,
-                    quarantine.c.source_id.in_(part),
+                    member_of(conn, quarantine.c.source_id, cleared),
                 )
             )
         _save_state(conn, result, batch.state, stamp)
@@ -330,49 +346,40 @@ def _count_superseded(mapping: Mapping, record: dict[str, Any], result: StreamRe
 def _landed(
     conn: Connection, system: str, stream: str, ids: list[str]
 ) -> dict[str, tuple[str, str]]:
-    found: dict[str, tuple[str, str]] = {}
-    for part in chunks(ids):
-        query = sa.select(landing.c.source_id, landing.c.content_hash, landing.c.status).where(
-            landing.c.system == system, landing.c.stream == stream, landing.c.source_id.in_(part)
-        )
-        found.update({row.source_id: (row.content_hash, row.status) for row in conn.execute(query)})
-    return found
+    if not ids:
+        return {}
+    query = sa.select(landing.c.source_id, landing.c.content_hash, landing.c.status).where(
+        landing.c.system == system,
+        landing.c.stream == stream,
+        member_of(conn, landing.c.source_id, ids),
+    )
+    return {row.source_id: (row.content_hash, row.status) for row in conn.execute(query)}
 
 
 def _unlandable(
-    system: str,
-    stream: str,
+    key: tuple[str, str],
     run_id: str,
-    stamp: Any,
+    at: Any,
     no_id: list[tuple[dict[str, Any], str]],
     batch: Batch,
-) -> list[dict[str, Any]]:
+) -> list[tuple[Any, ...]]:
     """Quarantine rows for records without a source id and records the connector rejected."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for _record, payload in no_id:
+        reasons = dumps(["the record has no source id"])
         rows.append(
-            {
-                "system": system,
-                "stream": stream,
-                "source_id": f"@hash:{_hash(payload)}",
-                "reasons": dumps(["the record has no source id"]),
-                "excerpt": mask_text(payload)[:EXCERPT_CHARS],
-                "run_id": run_id,
-                "quarantined_at": stamp,
-            }
+            (
+                *key,
+                f"@hash:{_hash(payload)}",
+                reasons,
+                mask_text(payload)[:EXCERPT_CHARS],
+                run_id,
+                at,
+            )
         )
     for rejected in batch.rejected:
-        rows.append(
-            {
-                "system": system,
-                "stream": stream,
-                "source_id": f"@{rejected.position}",
-                "reasons": dumps([rejected.reason]),
-                "excerpt": mask_text(rejected.excerpt)[:EXCERPT_CHARS],
-                "run_id": run_id,
-                "quarantined_at": stamp,
-            }
-        )
+        excerpt = mask_text(rejected.excerpt)[:EXCERPT_CHARS]
+        rows.append((*key, f"@{rejected.position}", dumps([rejected.reason]), excerpt, run_id, at))
     return rows
 
 

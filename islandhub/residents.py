@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from islandhub.errors import ConfigError
 from islandhub.privacy.masking import mask_hetu
+from islandhub.resolve.golden import expand_lineage
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.store.db import Store, as_utc, dumps, now
 from islandhub.store.tables import audit_log, lineage, resident_keys, resident_versions, residents
@@ -126,7 +127,7 @@ def show(
         "active": row.active,
         "updated_at": as_utc(row.updated_at).isoformat(),
         "record": record,
-        "lineage": json.loads(row.fields),
+        "lineage": expand_lineage(json.loads(row.fields)),
     }
 
 

@@ -3,6 +3,10 @@
 For each field the value of the highest-priority system wins (hub.yaml
 `survivorship.priority`); among equals, the most recently observed one. Contact points
 (emails, phones, addresses) are kept as lists, each entry with every source that holds it.
+
+Lineage is stored compactly, each source once: `{"sources": [[system, stream, source_id,
+run_id, observed_at], ...], "fields": {field: [source index, rule]}}`; `expand_lineage`
+gives the readable form (field -> system, stream, source id, run, time, rule).
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-CONTACT_LISTS = {"email": "emails", "phone": "phones"}
+CONTACT_LISTS = {"email": ("emails", "address"), "phone": ("phones", "number")}
 ADDRESS_PREFIX = "address."
 # A non-disclosure order from any island protects the person: the safe side wins.
-PROTECTIVE_FIELDS = ("non_disclosure",)
+PROTECTIVE_FIELDS = frozenset({"non_disclosure"})
+PRIMARY = "primary_by_priority"
 
 
 @dataclass(frozen=True)
@@ -29,24 +34,19 @@ class Observation:
     run_id: str
 
     def source(self) -> dict[str, str]:
-        """The reference to this source record that lists and lineage carry."""
+        """The reference to this source record that lists and identifiers carry."""
         return {"system": self.system, "stream": self.stream, "source_id": self.source_id}
 
-    def lineage(self, rule: str) -> dict[str, str]:
-        """The lineage entry of a value taken from this observation by `rule`."""
-        return {
-            **self.source(),
-            "run_id": self.run_id,
-            "observed_at": self.observed_at,
-            "rule": rule,
-        }
+    def lineage_source(self) -> list[str]:
+        """The entry of this observation in the compact lineage's source list."""
+        return [self.system, self.stream, self.source_id, self.run_id, self.observed_at]
 
 
 def ordered(observations: Sequence[Observation], priority: Sequence[str]) -> list[Observation]:
     """Observations best first: system priority, then most recent, then a stable tie-break."""
     rank = {system: index for index, system in enumerate(priority)}
     unranked = len(priority)
-    by_identity = sorted(observations, key=lambda o: (o.system, o.stream, o.source_id))
+    by_identity = sorted(observations, key=_identity)
     by_recency = sorted(by_identity, key=lambda o: o.observed_at, reverse=True)
     return sorted(by_recency, key=lambda o: rank.get(o.system, unranked))
 
@@ -54,25 +54,89 @@ def ordered(observations: Sequence[Observation], priority: Sequence[str]) -> lis
 def build_golden(
     resident_id: str, observations: Sequence[Observation], priority: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The golden record of one resident and its lineage (field -> source, run, time, rule)."""
+    """The golden record of one resident and its compact lineage."""
+    if len(observations) == 1:
+        return _from_one(resident_id, observations[0])
+    return _from_many(resident_id, observations, priority)
+
+
+def _from_many(
+    resident_id: str, observations: Sequence[Observation], priority: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     best_first = ordered(observations, priority)
+    lineage = _Lineage()
     record: dict[str, Any] = {"resident_id": resident_id}
-    lineage: dict[str, Any] = {}
     _scalars(best_first, priority, record, lineage)
-    for source_field, list_name in CONTACT_LISTS.items():
-        entries = _contact_list(best_first, source_field)
+    for source_field, (list_name, value_key) in CONTACT_LISTS.items():
+        entries = _contact_list(best_first, source_field, value_key)
         if entries:
             record[list_name] = entries
-            lineage[list_name] = _first_holder(best_first, source_field).lineage(
-                "primary_by_priority"
-            )
+            holder = next(o for o in best_first if o.fields.get(source_field) is not None)
+            lineage.add(list_name, holder, PRIMARY)
     addresses = _addresses(best_first)
     if addresses:
         record["addresses"] = addresses
-        holder = next(o for o in best_first if _address_of(o))
-        lineage["addresses"] = holder.lineage("primary_by_priority")
+        lineage.add("addresses", next(o for o in best_first if _address_of(o)), PRIMARY)
     record["identifiers"] = [o.source() for o in sorted(observations, key=_identity)]
-    return record, lineage
+    return record, lineage.compact()
+
+
+def expand_lineage(compact: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The readable lineage: field -> system, stream, source id, run id, observed at, rule."""
+    keys = ("system", "stream", "source_id", "run_id", "observed_at")
+    sources = [dict(zip(keys, entry, strict=True)) for entry in compact.get("sources", [])]
+    return {
+        name: {**sources[index], "rule": rule}
+        for name, (index, rule) in compact.get("fields", {}).items()
+    }
+
+
+class _Lineage:
+    """Collects field -> (source, rule), numbering each source once."""
+
+    def __init__(self) -> None:
+        self.sources: list[list[str]] = []
+        self.index: dict[int, int] = {}
+        self.fields: dict[str, list[Any]] = {}
+
+    def add(self, name: str, o: Observation, rule: str) -> None:
+        position = self.index.get(id(o))
+        if position is None:
+            position = self.index[id(o)] = len(self.sources)
+            self.sources.append(o.lineage_source())
+        self.fields[name] = [position, rule]
+
+    def compact(self) -> dict[str, Any]:
+        return {"sources": self.sources, "fields": self.fields}
+
+
+def _from_one(resident_id: str, o: Observation) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The common case (a resident seen in one island so far), without sorting or grouping."""
+    record: dict[str, Any] = {"resident_id": resident_id}
+    names: dict[str, list[Any]] = {}
+    source = o.source()
+    address: dict[str, Any] = {}
+    cut = len(ADDRESS_PREFIX)
+    for name, value in o.fields.items():
+        if value is None:
+            continue
+        contact = CONTACT_LISTS.get(name)
+        if contact is not None:
+            record[contact[0]] = [{contact[1]: value, "primary": True, "sources": [source]}]
+            names[contact[0]] = [0, PRIMARY]
+        elif name.startswith(ADDRESS_PREFIX):
+            address[name[cut:]] = value
+        else:
+            _set_path(record, name, value)
+            names[name] = [
+                0,
+                "protective" if name in PROTECTIVE_FIELDS and value is True else "only_source",
+            ]
+    if address:
+        record["addresses"] = [{**address, "primary": True, "sources": [source]}]
+        names["addresses"] = [0, PRIMARY]
+    record["identifiers"] = [source]
+    return record, {"sources": [o.lineage_source()], "fields": names}
 
 
 def _identity(o: Observation) -> tuple[str, str, str]:
@@ -83,7 +147,7 @@ def _scalars(
     best_first: list[Observation],
     priority: Sequence[str],
     record: dict[str, Any],
-    lineage: dict[str, Any],
+    lineage: _Lineage,
 ) -> None:
     names = sorted({f for o in best_first for f in o.fields if _is_scalar(f)})
     for name in names:
@@ -101,7 +165,7 @@ def _scalars(
         else:
             rule = "most_recent"
         _set_path(record, name, winner.fields[name])
-        lineage[name] = winner.lineage(rule)
+        lineage.add(name, winner, rule)
 
 
 def _is_scalar(name: str) -> bool:
@@ -109,6 +173,9 @@ def _is_scalar(name: str) -> bool:
 
 
 def _set_path(record: dict[str, Any], path: str, value: Any) -> None:
+    if "." not in path:
+        record[path] = value
+        return
     *parents, leaf = path.split(".")
     node = record
     for key in parents:
@@ -116,8 +183,9 @@ def _set_path(record: dict[str, Any], path: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _contact_list(best_first: list[Observation], source_field: str) -> list[dict[str, Any]]:
-    value_key = "address" if source_field == "email" else "number"
+def _contact_list(
+    best_first: list[Observation], source_field: str, value_key: str
+) -> list[dict[str, Any]]:
     entries: dict[Any, dict[str, Any]] = {}
     for o in best_first:
         value = o.fields.get(source_field)
@@ -126,10 +194,6 @@ def _contact_list(best_first: list[Observation], source_field: str) -> list[dict
         entry = entries.setdefault(value, {value_key: value, "primary": not entries, "sources": []})
         entry["sources"].append(o.source())
     return list(entries.values())
-
-
-def _first_holder(best_first: list[Observation], source_field: str) -> Observation:
-    return next(o for o in best_first if o.fields.get(source_field) is not None)
 
 
 def _address_of(o: Observation) -> dict[str, Any]:

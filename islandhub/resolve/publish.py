@@ -10,7 +10,6 @@ weak evidence and links nothing on its own.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from islandhub.ids import uuid7
+from islandhub.ids import uuid7_batch
 from islandhub.resolve.golden import Observation, build_golden
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
-from islandhub.store.db import as_utc, dumps, now
+from islandhub.store.bulk import insert_rows, member_of, timestamp
+from islandhub.store.db import as_utc, dumps, loads, now
 from islandhub.store.tables import (
     landing,
     lineage,
@@ -33,7 +33,6 @@ from islandhub.store.tables import (
     residents,
     source_records,
 )
-from islandhub.store.upsert import chunks, upsert
 
 PUBLISH_CHUNK = 5000
 
@@ -73,7 +72,7 @@ def pending_records(
         .limit(limit)
     )
     return [
-        Pending(row.source_id, json.loads(row.fields), _iso(row.observed_at), row.run_id)
+        Pending(row.source_id, loads(row.fields), _iso(row.observed_at), row.run_id)
         for row in conn.execute(query)
     ]
 
@@ -91,79 +90,62 @@ def publish(
     previous = _existing_links(conn, system, stream, ids)
     assigned, founded = _assign(conn, records, previous)
     stamp = now()
-    upsert(
+    at = timestamp(conn, stamp)
+    insert_rows(
         conn,
         links,
-        [
-            {
-                "system": system,
-                "stream": stream,
-                "source_id": r.source_id,
-                "resident_id": assigned[r.source_id][0],
-                "rule": assigned[r.source_id][1],
-                "run_id": run_id,
-                "linked_at": stamp,
-            }
-            for r in records
-        ],
-        ("system", "stream", "source_id"),
+        ("system", "stream", "source_id", "resident_id", "rule", "run_id", "linked_at"),
+        [(system, stream, r.source_id, *assigned[r.source_id], run_id, at) for r in records],
+        upsert_on=("system", "stream", "source_id"),
     )
-    touched = {rid for rid, _ in assigned.values()} | {rid for rid in previous.values()}
-    new_observations: dict[str, list[Observation]] = defaultdict(list)
+    touched = {rid for rid, _ in assigned.values()} | set(previous.values())
+    observations: dict[str, list[Observation]] = defaultdict(list)
     for r in records:
         rid = assigned[r.source_id][0]
         if rid in founded:
-            new_observations[rid].append(
+            observations[rid].append(
                 Observation(system, stream, r.source_id, r.fields, r.observed_at, r.run_id)
             )
     existing = sorted(touched - founded)
-    observations = _observations_of(conn, existing)
-    observations.update(new_observations)
+    observations.update(_observations_of(conn, existing))
     _write_golden(conn, founded, existing, observations, priority, run_id, stamp)
-    for part in chunks(ids):
-        conn.execute(
-            landing.update()
-            .where(
-                landing.c.system == system,
-                landing.c.stream == stream,
-                landing.c.source_id.in_(part),
-            )
-            .where(landing.c.status == "mapped")
-            .values(status="published")
-        )
+    conn.execute(
+        landing.update()
+        .where(landing.c.system == system, landing.c.stream == stream, landing.c.status == "mapped")
+        .where(member_of(conn, landing.c.source_id, ids))
+        .values(status="published")
+    )
     return len(touched)
 
 
 def _existing_links(
     conn: Connection, system: str, stream: str, ids: Sequence[str]
 ) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in chunks(ids):
-        query = sa.select(links.c.source_id, links.c.resident_id).where(
-            links.c.system == system, links.c.stream == stream, links.c.source_id.in_(part)
-        )
-        found.update({row.source_id: row.resident_id for row in conn.execute(query)})
-    return found
+    query = sa.select(links.c.source_id, links.c.resident_id).where(
+        links.c.system == system, links.c.stream == stream, member_of(conn, links.c.source_id, ids)
+    )
+    return {row.source_id: row.resident_id for row in conn.execute(query)}
 
 
 def _key_owners(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
-    owners: dict[str, str] = {}
-    for part in chunks(keys):
-        query = sa.select(resident_keys.c.key, resident_keys.c.resident_id).where(
-            resident_keys.c.kind == NATIONAL_ID, resident_keys.c.key.in_(part)
-        )
-        owners.update({row.key: row.resident_id for row in conn.execute(query)})
-    return owners
+    if not keys:
+        return {}
+    query = sa.select(resident_keys.c.key, resident_keys.c.resident_id).where(
+        resident_keys.c.kind == NATIONAL_ID, member_of(conn, resident_keys.c.key, keys)
+    )
+    return {row.key: row.resident_id for row in conn.execute(query)}
 
 
 def _keys_of_residents(conn: Connection, resident_ids: Sequence[str]) -> dict[str, set[str]]:
     held: dict[str, set[str]] = defaultdict(set)
-    for part in chunks(resident_ids):
-        query = sa.select(resident_keys.c.resident_id, resident_keys.c.key).where(
-            resident_keys.c.kind == NATIONAL_ID, resident_keys.c.resident_id.in_(part)
-        )
-        for row in conn.execute(query):
-            held[row.resident_id].add(row.key)
+    if not resident_ids:
+        return held
+    query = sa.select(resident_keys.c.resident_id, resident_keys.c.key).where(
+        resident_keys.c.kind == NATIONAL_ID,
+        member_of(conn, resident_keys.c.resident_id, resident_ids),
+    )
+    for row in conn.execute(query):
+        held[row.resident_id].add(row.key)
     return held
 
 
@@ -180,7 +162,8 @@ def _assign(
     held = _keys_of_residents(conn, candidates)
     assigned: dict[str, tuple[str, str]] = {}
     founded: set[str] = set()
-    new_keys: list[dict[str, str]] = []
+    new_keys: list[tuple[str, str, str]] = []
+    fresh_ids = iter(uuid7_batch(len(records)))
     for r in records:
         key, before = keys[r.source_id], previous.get(r.source_id)
         if key and key in owners:
@@ -189,21 +172,22 @@ def _assign(
         if before and not (key and held.get(before, set()) - {key}):
             rid, rule = before, "kept"
         else:
-            rid, rule = uuid7(), "new"
+            rid, rule = next(fresh_ids), "new"
             founded.add(rid)
         if key:
             owners[key] = rid
             held.setdefault(rid, set()).add(key)
-            new_keys.append({"kind": NATIONAL_ID, "key": key, "resident_id": rid})
+            new_keys.append((NATIONAL_ID, key, rid))
             rule = "national_id" if rule == "new" else rule
         assigned[r.source_id] = (rid, rule)
-    if new_keys:
-        conn.execute(resident_keys.insert(), new_keys)
+    insert_rows(conn, resident_keys, ("kind", "key", "resident_id"), new_keys)
     return assigned, founded
 
 
 def _observations_of(conn: Connection, resident_ids: Sequence[str]) -> dict[str, list[Observation]]:
     found: dict[str, list[Observation]] = defaultdict(list)
+    if not resident_ids:
+        return found
     join = links.join(
         source_records,
         sa.and_(
@@ -212,36 +196,36 @@ def _observations_of(conn: Connection, resident_ids: Sequence[str]) -> dict[str,
             links.c.source_id == source_records.c.source_id,
         ),
     )
-    for part in chunks(resident_ids):
-        query = (
-            sa.select(
-                links.c.resident_id,
-                links.c.system,
-                links.c.stream,
-                links.c.source_id,
-                source_records.c.fields,
-                source_records.c.observed_at,
-                source_records.c.run_id,
-            )
-            .select_from(join)
-            .where(links.c.resident_id.in_(part))
+    query = (
+        sa.select(
+            links.c.resident_id,
+            links.c.system,
+            links.c.stream,
+            links.c.source_id,
+            source_records.c.fields,
+            source_records.c.observed_at,
+            source_records.c.run_id,
         )
-        for row in conn.execute(query):
-            found[row.resident_id].append(
-                Observation(
-                    row.system,
-                    row.stream,
-                    row.source_id,
-                    json.loads(row.fields),
-                    _iso(row.observed_at),
-                    row.run_id,
-                )
+        .select_from(join)
+        .where(member_of(conn, links.c.resident_id, resident_ids))
+    )
+    for row in conn.execute(query):
+        found[row.resident_id].append(
+            Observation(
+                row.system,
+                row.stream,
+                row.source_id,
+                loads(row.fields),
+                _iso(row.observed_at),
+                row.run_id,
             )
+        )
     return found
 
 
 def _current_records(conn: Connection, resident_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
-    current: dict[str, tuple[int, str]] = {}
+    if not resident_ids:
+        return {}
     join = residents.join(
         resident_versions,
         sa.and_(
@@ -249,14 +233,12 @@ def _current_records(conn: Connection, resident_ids: Sequence[str]) -> dict[str,
             residents.c.version == resident_versions.c.version,
         ),
     )
-    for part in chunks(resident_ids):
-        query = (
-            sa.select(residents.c.resident_id, residents.c.version, resident_versions.c.record)
-            .select_from(join)
-            .where(residents.c.resident_id.in_(part))
-        )
-        current.update({row.resident_id: (row.version, row.record) for row in conn.execute(query)})
-    return current
+    query = (
+        sa.select(residents.c.resident_id, residents.c.version, resident_versions.c.record)
+        .select_from(join)
+        .where(member_of(conn, residents.c.resident_id, resident_ids))
+    )
+    return {row.resident_id: (row.version, row.record) for row in conn.execute(query)}
 
 
 def _write_golden(
@@ -269,6 +251,7 @@ def _write_golden(
     stamp: datetime,
 ) -> None:
     current = _current_records(conn, existing)
+    at = timestamp(conn, stamp)
     new_rows, version_rows, lineage_rows, updates, retired = [], [], [], [], []
     for rid in sorted(founded) + list(existing):
         obs = observations.get(rid, [])
@@ -282,30 +265,14 @@ def _write_golden(
             continue
         version += 1
         if rid in founded:
-            new_rows.append(
-                {
-                    "resident_id": rid,
-                    "version": version,
-                    "active": True,
-                    "merged_into": None,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-            )
+            new_rows.append((rid, version, True, at, at))
         else:
             updates.append({"rid": rid, "v": version, "at": stamp})
-        version_rows.append(
-            {
-                "resident_id": rid,
-                "version": version,
-                "record": text,
-                "run_id": run_id,
-                "created_at": stamp,
-            }
-        )
-        lineage_rows.append({"resident_id": rid, "version": version, "fields": dumps(fields)})
-    if new_rows:
-        conn.execute(residents.insert(), new_rows)
+        version_rows.append((rid, version, text, run_id, at))
+        lineage_rows.append((rid, version, dumps(fields)))
+    insert_rows(
+        conn, residents, ("resident_id", "version", "active", "created_at", "updated_at"), new_rows
+    )
     if updates:
         conn.execute(
             residents.update()
@@ -313,14 +280,18 @@ def _write_golden(
             .values(version=sa.bindparam("v"), updated_at=sa.bindparam("at"), active=True),
             updates,
         )
-    if version_rows:
-        conn.execute(resident_versions.insert(), version_rows)
-        conn.execute(lineage.insert(), lineage_rows)
-    for part in chunks(retired):
+    insert_rows(
+        conn,
+        resident_versions,
+        ("resident_id", "version", "record", "run_id", "created_at"),
+        version_rows,
+    )
+    insert_rows(conn, lineage, ("resident_id", "version", "fields"), lineage_rows)
+    if retired:
         # No source record describes them any more; the record stays for history and lineage.
         conn.execute(
             residents.update()
-            .where(residents.c.resident_id.in_(part))
+            .where(member_of(conn, residents.c.resident_id, retired))
             .values(active=False, updated_at=stamp)
         )
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from islandhub.resolve.golden import Observation, build_golden
+from islandhub.resolve.golden import (
+    Observation,
+    _from_many,
+    _from_one,
+    build_golden,
+    expand_lineage,
+)
 
 
 def obs(system, source_id, observed_at="2026-01-01T00:00:00+00:00", **fields):
     return Observation(system, "s", source_id, fields, observed_at, f"run-{system}")
 
 
+def golden(resident_id, observations, priority):
+    record, compact = build_golden(resident_id, observations, priority)
+    return record, expand_lineage(compact)
+
+
 def test_system_priority_wins_then_recency():
-    record, lineage = build_golden(
+    record, lineage = golden(
         "r1",
         [
             obs("school", "2", "2026-03-01T00:00:00+00:00", given_name="Lisa"),
@@ -29,7 +40,7 @@ def test_system_priority_wins_then_recency():
 
 
 def test_contact_points_are_lists_with_every_source_and_one_primary():
-    record, _ = build_golden(
+    record, _ = golden(
         "r1",
         [
             obs("crm", "a", email="a@example.fi", phone="+358401234567"),
@@ -57,7 +68,7 @@ def test_contact_points_are_lists_with_every_source_and_one_primary():
 
 
 def test_addresses_group_their_parts_and_merge_the_same_address():
-    record, _ = build_golden(
+    record, _ = golden(
         "r1",
         [
             obs(
@@ -86,7 +97,7 @@ def test_addresses_group_their_parts_and_merge_the_same_address():
 
 
 def test_a_non_disclosure_order_from_any_island_wins():
-    record, lineage = build_golden(
+    record, lineage = golden(
         "r1",
         [
             obs("population", "1", non_disclosure=False),
@@ -111,3 +122,30 @@ def test_the_record_does_not_depend_on_input_order():
         for i in range(4)
     ]
     assert build_golden("r", items, []) == build_golden("r", list(reversed(items)), [])
+
+
+def test_the_single_source_fast_path_equals_the_general_rules():
+    one = obs(
+        "crm",
+        "9",
+        non_disclosure=True,
+        given_name="Aino",
+        email="a@x.fi",
+        phone="+358401234567",
+        **{
+            "address.street": "Talmantie 45",
+            "address.postal_code": "04240",
+            "guardian.name": "Pekka",
+        },
+    )
+    assert _from_one("r", one) == _from_many("r", [one], ["population"])
+    plain = obs("crm", "8", non_disclosure=False, family_name="Berg")
+    assert _from_one("r", plain) == _from_many("r", [plain], [])
+
+
+def test_lineage_is_stored_with_each_source_once():
+    _, compact = build_golden(
+        "r", [obs("a", "1", given_name="X", family_name="Y"), obs("b", "2", email="e@x.fi")], []
+    )
+    assert len(compact["sources"]) == 2
+    assert expand_lineage(compact)["family_name"]["source_id"] == "1"
