@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from connectors.base import Batch, Connector, StreamSpec
@@ -35,10 +36,12 @@ from islandhub.store.tables import (
     sync_state,
     sync_state_history,
 )
-from islandhub.store.upsert import upsert
 
 Progress = Callable[[str, dict[str, Any]], None]
 SOURCE_KEY = ("system", "stream", "source_id")
+LANDING_COLUMNS = (*SOURCE_KEY, "content_hash", "payload", "status", "seq", "run_id", "landed_at")
+SOURCE_RECORD_COLUMNS = (*SOURCE_KEY, "fields", "warnings", "run_id", "observed_at")
+QUARANTINE_COLUMNS = (*SOURCE_KEY, "reasons", "excerpt", "run_id", "quarantined_at")
 EXCERPT_CHARS = 200
 
 
@@ -254,6 +257,7 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
         changed = {
             sid: item for sid, item in latest.items() if before.get(sid, ("",))[0] != item[2]
         }
+        landed_seq = _sequence(conn, system, stream)[0]
         result.pulled += len(batch.records) + len(batch.rejected)
         result.unchanged += len(latest) - len(changed)
         outcome = mapping.apply([item[0] for item in changed.values()])
@@ -264,7 +268,7 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
                 *key,
                 q.source_id,
                 dumps(q.reasons),
-                mask_text(changed[q.source_id][1])[:EXCERPT_CHARS],
+                _excerpt(changed[q.source_id][1]),
                 result.run_id,
                 at,
             )
@@ -273,57 +277,26 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
         ]
         quarantine_rows += _unlandable(key, result.run_id, at, no_id, batch)
         result.quarantined += len(quarantine_rows)
-        insert_rows(
-            conn,
-            landing,
+        landing_rows = []
+        for seq, (sid, (_record, payload, digest)) in enumerate(
+            changed.items(), start=landed_seq + 1
+        ):
+            status = "mapped" if sid in mapped_ids else "quarantined"
+            landing_rows.append((*key, sid, digest, payload, status, seq, result.run_id, at))
+        insert_rows(conn, landing, LANDING_COLUMNS, landing_rows, upsert_on=SOURCE_KEY)
+        mapped_rows = [
             (
-                "system",
-                "stream",
-                "source_id",
-                "content_hash",
-                "payload",
-                "status",
-                "run_id",
-                "landed_at",
-            ),
-            [
-                (
-                    *key,
-                    sid,
-                    item[2],
-                    item[1],
-                    "mapped" if sid in mapped_ids else "quarantined",
-                    result.run_id,
-                    at,
-                )
-                for sid, item in changed.items()
-            ],
-            upsert_on=SOURCE_KEY,
-        )
-        insert_rows(
-            conn,
-            source_records,
-            ("system", "stream", "source_id", "fields", "warnings", "run_id", "observed_at"),
-            [
-                (
-                    *key,
-                    m.source_id,
-                    dumps(m.values),
-                    dumps(m.warnings) if m.warnings else None,
-                    result.run_id,
-                    at,
-                )
-                for m in outcome.mapped
-            ],
-            upsert_on=SOURCE_KEY,
-        )
-        insert_rows(
-            conn,
-            quarantine,
-            ("system", "stream", "source_id", "reasons", "excerpt", "run_id", "quarantined_at"),
-            quarantine_rows,
-            upsert_on=SOURCE_KEY,
-        )
+                *key,
+                m.source_id,
+                dumps(m.values),
+                dumps(m.warnings) if m.warnings else None,
+                result.run_id,
+                at,
+            )
+            for m in outcome.mapped
+        ]
+        insert_rows(conn, source_records, SOURCE_RECORD_COLUMNS, mapped_rows, upsert_on=SOURCE_KEY)
+        insert_rows(conn, quarantine, QUARANTINE_COLUMNS, quarantine_rows, upsert_on=SOURCE_KEY)
         cleared = [sid for sid in mapped_ids if before.get(sid, ("", ""))[1] == "quarantined"]
         if cleared:
             conn.execute(
@@ -333,8 +306,12 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
                     member_of(conn, quarantine.c.source_id, cleared),
                 )
             )
-        _save_state(conn, result, batch.state, stamp)
+        _save_state(conn, result, batch.state, stamp, landed_seq + len(landing_rows))
         conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result)))
+
+
+def _excerpt(payload: str) -> str:
+    return mask_text(payload)[:EXCERPT_CHARS]
 
 
 def _count_superseded(mapping: Mapping, record: dict[str, Any], result: StreamResult) -> None:
@@ -383,15 +360,33 @@ def _unlandable(
     return rows
 
 
-def _save_state(conn: Connection, result: StreamResult, state: dict[str, Any], stamp: Any) -> None:
+def _sequence(conn: Connection, system: str, stream: str) -> tuple[int, int]:
+    """(landed_seq, published_seq) of a stream; (0, 0) before its first batch."""
+    row = conn.execute(
+        sa.select(sync_state.c.landed_seq, sync_state.c.published_seq).where(
+            sync_state.c.system == system, sync_state.c.stream == stream
+        )
+    ).one_or_none()
+    return (row.landed_seq, row.published_seq) if row else (0, 0)
+
+
+def _save_state(
+    conn: Connection, result: StreamResult, state: dict[str, Any], stamp: Any, landed_seq: int
+) -> None:
     text = dumps(state)
     key = {"system": result.system, "stream": result.stream}
-    upsert(
-        conn,
-        sync_state,
-        [{**key, "state": text, "run_id": result.run_id, "updated_at": stamp}],
-        ("system", "stream"),
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    insert = dialect.insert(sync_state).values(
+        **key,
+        state=text,
+        run_id=result.run_id,
+        updated_at=stamp,
+        landed_seq=landed_seq,
+        published_seq=0,
     )
+    # published_seq is the publish step's to move, never the landing's.
+    updates = {c: insert.excluded[c] for c in ("state", "run_id", "updated_at", "landed_seq")}
+    conn.execute(insert.on_conflict_do_update(index_elements=["system", "stream"], set_=updates))
     conn.execute(
         sync_state_history.insert().values(
             **key, state=text, run_id=result.run_id, recorded_at=stamp
@@ -406,12 +401,20 @@ def _publish_pending(
     priority = project.hub.priority
     while True:
         with store.begin() as conn:
-            pending = pending_records(conn, result.system, result.stream)
-            if not pending:
+            landed_seq, published_seq = _sequence(conn, result.system, result.stream)
+            if published_seq >= landed_seq:
                 return
-            publish(conn, result.system, result.stream, pending, priority, result.run_id)
-            result.published += len(pending)
+            pending = pending_records(conn, result.system, result.stream, published_seq)
+            if pending:
+                publish(conn, result.system, result.stream, pending, priority, result.run_id)
+                result.published += len(pending)
+                conn.execute(
+                    runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result))
+                )
+            # Done up to the last record read; quarantined records have nothing to publish.
             conn.execute(
-                runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result))
+                sync_state.update()
+                .where(sync_state.c.system == result.system, sync_state.c.stream == result.stream)
+                .values(published_seq=pending[-1].seq if pending else landed_seq)
             )
         progress("published", result.as_dict())

@@ -45,12 +45,13 @@ class Pending:
     fields: dict[str, Any]
     observed_at: str
     run_id: str
+    seq: int
 
 
 def pending_records(
-    conn: Connection, system: str, stream: str, limit: int = PUBLISH_CHUNK
+    conn: Connection, system: str, stream: str, after_seq: int, limit: int = PUBLISH_CHUNK
 ) -> list[Pending]:
-    """The next mapped-but-unpublished records of a stream, in source id order."""
+    """The next mapped records landed after `after_seq`, in landing order."""
     join = landing.join(
         source_records,
         sa.and_(
@@ -62,17 +63,19 @@ def pending_records(
     query = (
         sa.select(
             landing.c.source_id,
+            landing.c.seq,
             source_records.c.fields,
             source_records.c.observed_at,
             source_records.c.run_id,
         )
         .select_from(join)
-        .where(landing.c.system == system, landing.c.stream == stream, landing.c.status == "mapped")
-        .order_by(landing.c.source_id)
+        .where(landing.c.system == system, landing.c.stream == stream, landing.c.seq > after_seq)
+        .where(landing.c.status == "mapped")
+        .order_by(landing.c.seq)
         .limit(limit)
     )
     return [
-        Pending(row.source_id, loads(row.fields), _iso(row.observed_at), row.run_id)
+        Pending(row.source_id, loads(row.fields), _iso(row.observed_at), row.run_id, row.seq)
         for row in conn.execute(query)
     ]
 
@@ -109,12 +112,6 @@ def publish(
     existing = sorted(touched - founded)
     observations.update(_observations_of(conn, existing))
     _write_golden(conn, founded, existing, observations, priority, run_id, stamp)
-    conn.execute(
-        landing.update()
-        .where(landing.c.system == system, landing.c.stream == stream, landing.c.status == "mapped")
-        .where(member_of(conn, landing.c.source_id, ids))
-        .values(status="published")
-    )
     return len(touched)
 
 

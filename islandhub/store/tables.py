@@ -51,6 +51,10 @@ sync_state = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("run_id", RUN_ID, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # Progress of the stream's landed records: each landing gets the next sequence number;
+    # records up to published_seq are resolved and published (a crash leaves the rest).
+    sa.Column("landed_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("published_seq", sa.BigInteger, nullable=False, default=0),
 )
 
 sync_state_history = sa.Table(
@@ -65,7 +69,8 @@ sync_state_history = sa.Table(
     sa.Index(None, "system", "stream", "id"),
 )
 
-# The latest raw payload of every source record, and how far it has come through the steps.
+# The latest raw payload of every source record. Published when its seq is at most the
+# stream's published_seq (sync_state).
 landing = sa.Table(
     "landing",
     metadata,
@@ -74,10 +79,11 @@ landing = sa.Table(
     sa.Column("source_id", SOURCE_ID, primary_key=True),
     sa.Column("content_hash", sa.String(32), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),  # mapped | quarantined | published
+    sa.Column("status", sa.String(12), nullable=False),  # mapped | quarantined
+    sa.Column("seq", sa.BigInteger, nullable=False),  # landing order within the stream
     sa.Column("run_id", RUN_ID, nullable=False),
     sa.Column("landed_at", TS, nullable=False),
-    sa.Index(None, "system", "stream", "status"),
+    sa.Index(None, "system", "stream", "seq"),
 )
 
 # A source record in resident terms: the mapping's output (flat target paths).

@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("state", sa.Text, nullable=False),
         sa.Column("run_id", sa.String(36), nullable=False),
         sa.Column("updated_at", TS, nullable=False),
+        sa.Column("landed_seq", sa.BigInteger, nullable=False),
+        sa.Column("published_seq", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("system", "stream", name="pk_sync_state"),
     )
     op.create_table(
@@ -65,11 +67,12 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(32), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("run_id", sa.String(36), nullable=False),
         sa.Column("landed_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("system", "stream", "source_id", name="pk_landing"),
     )
-    op.create_index("ix_landing_system_stream_status", "landing", ["system", "stream", "status"])
+    op.create_index("ix_landing_system_stream_seq", "landing", ["system", "stream", "seq"])
     op.create_table(
         "source_records",
         sa.Column("system", sa.String(64), nullable=False),
