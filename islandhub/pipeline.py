@@ -25,7 +25,7 @@ from islandhub.errors import ConfigError, Problem, RunFailed, SourceError
 from islandhub.ids import uuid7
 from islandhub.mapping import Mapping
 from islandhub.privacy.masking import mask_text
-from islandhub.resolve.publish import pending_records, publish
+from islandhub.resolve.publish import Pending, pending_records, publish
 from islandhub.store.bulk import insert_rows, member_of, timestamp
 from islandhub.store.db import Store, dumps, now
 from islandhub.store.tables import (
@@ -164,9 +164,11 @@ def sync_stream(
         for batch in connector.pull(stream.name, state):
             if not (batch.records or batch.rejected or batch.deleted) and batch.state == state:
                 continue  # nothing new: no empty transaction, no state history row
-            _land_batch(store, stream.mapping, result, batch)
+            landed = _land_batch(store, stream.mapping, result, batch)
             state = batch.state
             progress("landed", result.as_dict())
+            _publish_landed(project, store, result, landed)
+            progress("published", result.as_dict())
         _publish_pending(project, store, result, progress)
     except SourceError as exc:
         result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
@@ -234,7 +236,16 @@ def _hash(payload: str) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
-def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Batch) -> None:
+@dataclass(frozen=True)
+class Landed:
+    """What one batch landed: sequence numbers after_seq < seq <= last_seq, and the mapped."""
+
+    after_seq: int
+    last_seq: int
+    mapped: list[Pending]
+
+
+def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Batch) -> Landed:
     """Land, map and quarantine one batch, and save the state after it: one transaction."""
     system, stream, stamp = result.system, result.stream, now()
     latest: dict[str, tuple[dict[str, Any], str, str]] = {}
@@ -308,6 +319,13 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
             )
         _save_state(conn, result, batch.state, stamp, landed_seq + len(landing_rows))
         conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result)))
+    seqs = {row[2]: row[6] for row in landing_rows}
+    observed = stamp.isoformat()
+    mapped = [
+        Pending(m.source_id, m.values, observed, result.run_id, seqs[m.source_id])
+        for m in outcome.mapped
+    ]
+    return Landed(landed_seq, landed_seq + len(landing_rows), mapped)
 
 
 def _excerpt(payload: str) -> str:
@@ -394,6 +412,36 @@ def _save_state(
     )
 
 
+def _publish_landed(project: Project, store: Store, result: StreamResult, landed: Landed) -> None:
+    """Publish the batch just landed from memory, without reading it back.
+
+    Only when nothing else is pending: otherwise (a crash left records unpublished, or
+    another process landed in between) the records are read from the store in order.
+    """
+    with store.begin() as conn:
+        landed_seq, published_seq = _sequence(conn, result.system, result.stream)
+        in_step = (published_seq, landed_seq) == (landed.after_seq, landed.last_seq)
+        if in_step:
+            if landed.mapped:
+                priority = project.hub.priority
+                publish(conn, result.system, result.stream, landed.mapped, priority, result.run_id)
+                result.published += len(landed.mapped)
+                conn.execute(
+                    runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result))
+                )
+            _set_published(conn, result, landed.last_seq)
+    if not in_step:
+        _publish_pending(project, store, result, _quiet)
+
+
+def _set_published(conn: Connection, result: StreamResult, seq: int) -> None:
+    conn.execute(
+        sync_state.update()
+        .where(sync_state.c.system == result.system, sync_state.c.stream == result.stream)
+        .values(published_seq=seq)
+    )
+
+
 def _publish_pending(
     project: Project, store: Store, result: StreamResult, progress: Progress
 ) -> None:
@@ -412,9 +460,5 @@ def _publish_pending(
                     runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result))
                 )
             # Done up to the last record read; quarantined records have nothing to publish.
-            conn.execute(
-                sync_state.update()
-                .where(sync_state.c.system == result.system, sync_state.c.stream == result.stream)
-                .values(published_seq=pending[-1].seq if pending else landed_seq)
-            )
+            _set_published(conn, result, pending[-1].seq if pending else landed_seq)
         progress("published", result.as_dict())

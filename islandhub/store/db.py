@@ -33,7 +33,7 @@ def now() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """A timestamp read back from the store, made timezone-aware (SQLite drops the zone)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def dumps(value: Any) -> str:
