@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.base import Batch, Connector, StreamSpec
 from connectors.registry import connector_class
+from islandhub import secrets
 from islandhub.config import Project, StreamConfig, SystemConfig
 from islandhub.errors import ConfigError, Problem, RunFailed, SourceError
 from islandhub.ids import uuid7
@@ -77,11 +78,14 @@ def _quiet(_event: str, _data: dict[str, Any]) -> None:
     return None
 
 
-def make_connector(project: Project, system: SystemConfig) -> Connector:
-    """Instantiate the system's connector kind with its connection and streams."""
+def make_connector(
+    project: Project, system: SystemConfig, lookup: secrets.Lookup = secrets.from_environment
+) -> Connector:
+    """Instantiate the system's connector kind, its secrets resolved."""
     cls = connector_class(system.connector)
     streams = {name: StreamSpec(name, s.options) for name, s in system.streams.items()}
-    return cls(system.system, system.connection, streams, root=project.root)
+    connection = secrets.resolve(system.connection, lookup)
+    return cls(system.system, connection, streams, root=project.root)
 
 
 def sync(
