@@ -59,6 +59,7 @@ class StreamResult:
     mapped: int = 0
     quarantined: int = 0
     published: int = 0
+    deleted: int = 0
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -203,6 +204,7 @@ def _start_run(store: Store, result: StreamResult) -> None:
                 mapped=0,
                 quarantined=0,
                 published=0,
+                deleted=0,
             )
         )
 
@@ -214,6 +216,7 @@ def _counts(result: StreamResult) -> dict[str, Any]:
         "mapped": result.mapped,
         "quarantined": result.quarantined,
         "published": result.published,
+        "deleted": result.deleted,
     }
 
 
@@ -242,7 +245,7 @@ def _hash(payload: str) -> str:
 
 @dataclass(frozen=True)
 class Landed:
-    """What one batch landed: sequence numbers after_seq < seq <= last_seq, and the mapped."""
+    """What one batch landed: sequence numbers after_seq < seq <= last_seq, to publish."""
 
     after_seq: int
     last_seq: int
@@ -321,15 +324,51 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
                     member_of(conn, quarantine.c.source_id, cleared),
                 )
             )
-        _save_state(conn, result, batch.state, stamp, landed_seq + len(landing_rows))
+        last_seq = landed_seq + len(landing_rows)
+        deleted = _land_deletes(conn, result, batch.deleted, last_seq, at)
+        last_seq += len(deleted)
+        _save_state(conn, result, batch.state, stamp, last_seq)
         conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**_counts(result)))
     seqs = {row[2]: row[6] for row in landing_rows}
     observed = stamp.isoformat()
-    mapped = [
+    pending = [
         Pending(m.source_id, m.values, observed, result.run_id, seqs[m.source_id])
         for m in outcome.mapped
     ]
-    return Landed(landed_seq, landed_seq + len(landing_rows), mapped)
+    pending += [Pending(sid, None, observed, result.run_id, seq) for sid, seq in deleted]
+    return Landed(landed_seq, last_seq, pending)
+
+
+def _land_deletes(
+    conn: Connection, result: StreamResult, ids: list[str], after_seq: int, at: Any
+) -> list[tuple[str, int]]:
+    """Mark records the island deleted; their residents are rebuilt when published."""
+    known = _landed(conn, result.system, result.stream, sorted(set(ids)))
+    gone = [sid for sid in sorted(known) if known[sid][1] != "deleted"]
+    if not gone:
+        return []
+    numbered = list(zip(gone, range(after_seq + 1, after_seq + 1 + len(gone)), strict=True))
+    where = sa.and_(
+        landing.c.system == result.system,
+        landing.c.stream == result.stream,
+        landing.c.source_id == sa.bindparam("sid"),
+    )
+    conn.execute(
+        landing.update()
+        .where(where)
+        .values(status="deleted", seq=sa.bindparam("seq"), run_id=result.run_id),
+        [{"sid": sid, "seq": seq} for sid, seq in numbered],
+    )
+    for table in (source_records, quarantine):
+        conn.execute(
+            table.delete().where(
+                table.c.system == result.system,
+                table.c.stream == result.stream,
+                member_of(conn, table.c.source_id, gone),
+            )
+        )
+    result.deleted += len(gone)
+    return numbered
 
 
 def _excerpt(payload: str) -> str:

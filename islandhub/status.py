@@ -79,6 +79,7 @@ def _last_runs(conn: sa.Connection) -> dict[tuple[str, str], dict[str, Any]]:
             "mapped": row.mapped,
             "quarantined": row.quarantined,
             "published": row.published,
+            "deleted": row.deleted,
             "error": row.error,
         }
     return found

@@ -39,10 +39,10 @@ PUBLISH_CHUNK = 5000
 
 @dataclass(frozen=True)
 class Pending:
-    """A mapped source record waiting to be resolved and published."""
+    """A mapped source record waiting to be resolved and published (fields None: deleted)."""
 
     source_id: str
-    fields: dict[str, Any]
+    fields: dict[str, Any] | None
     observed_at: str
     run_id: str
     seq: int
@@ -51,8 +51,8 @@ class Pending:
 def pending_records(
     conn: Connection, system: str, stream: str, after_seq: int, limit: int = PUBLISH_CHUNK
 ) -> list[Pending]:
-    """The next mapped records landed after `after_seq`, in landing order."""
-    join = landing.join(
+    """The next mapped or deleted records landed after `after_seq`, in landing order."""
+    join = landing.outerjoin(
         source_records,
         sa.and_(
             landing.c.system == source_records.c.system,
@@ -64,20 +64,32 @@ def pending_records(
         sa.select(
             landing.c.source_id,
             landing.c.seq,
+            landing.c.status,
+            landing.c.run_id.label("landing_run"),
+            landing.c.landed_at,
             source_records.c.fields,
             source_records.c.observed_at,
             source_records.c.run_id,
         )
         .select_from(join)
         .where(landing.c.system == system, landing.c.stream == stream, landing.c.seq > after_seq)
-        .where(landing.c.status == "mapped")
+        .where(landing.c.status.in_(("mapped", "deleted")))
         .order_by(landing.c.seq)
         .limit(limit)
     )
-    return [
-        Pending(row.source_id, loads(row.fields), _iso(row.observed_at), row.run_id, row.seq)
-        for row in conn.execute(query)
-    ]
+    pending = []
+    for row in conn.execute(query):
+        if row.status == "deleted":
+            pending.append(
+                Pending(row.source_id, None, _iso(row.landed_at), row.landing_run, row.seq)
+            )
+        else:
+            pending.append(
+                Pending(
+                    row.source_id, loads(row.fields), _iso(row.observed_at), row.run_id, row.seq
+                )
+            )
+    return pending
 
 
 def publish(
@@ -88,22 +100,36 @@ def publish(
     priority: Sequence[str],
     run_id: str,
 ) -> int:
-    """Link `records` to residents and publish the golden records they touch. Returns touched."""
+    """Link `records` to residents and publish the golden records they touch. Returns touched.
+
+    A record whose `fields` is None was deleted in its island: its link goes, and its
+    resident is rebuilt from what remains (or retired when nothing does).
+    """
     ids = [r.source_id for r in records]
     previous = _existing_links(conn, system, stream, ids)
-    assigned, founded = _assign(conn, records, previous)
+    present = [r for r in records if r.fields is not None]
+    gone = [r.source_id for r in records if r.fields is None]
+    assigned, founded = _assign(conn, present, previous)
     stamp = now()
     at = timestamp(conn, stamp)
     insert_rows(
         conn,
         links,
         ("system", "stream", "source_id", "resident_id", "rule", "run_id", "linked_at"),
-        [(system, stream, r.source_id, *assigned[r.source_id], run_id, at) for r in records],
+        [(system, stream, r.source_id, *assigned[r.source_id], run_id, at) for r in present],
         upsert_on=("system", "stream", "source_id"),
     )
+    if gone:
+        conn.execute(
+            links.delete().where(
+                links.c.system == system,
+                links.c.stream == stream,
+                member_of(conn, links.c.source_id, gone),
+            )
+        )
     touched = {rid for rid, _ in assigned.values()} | set(previous.values())
     observations: dict[str, list[Observation]] = defaultdict(list)
-    for r in records:
+    for r in present:
         rid = assigned[r.source_id][0]
         if rid in founded:
             observations[rid].append(

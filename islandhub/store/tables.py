@@ -38,6 +38,7 @@ runs = sa.Table(
     sa.Column("mapped", sa.Integer, nullable=False, default=0),
     sa.Column("quarantined", sa.Integer, nullable=False, default=0),
     sa.Column("published", sa.Integer, nullable=False, default=0),
+    sa.Column("deleted", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text, nullable=True),
     sa.Index(None, "system", "stream", "started_at"),
 )
@@ -79,7 +80,7 @@ landing = sa.Table(
     sa.Column("source_id", SOURCE_ID, primary_key=True),
     sa.Column("content_hash", sa.String(32), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("status", sa.String(12), nullable=False),  # mapped | quarantined
+    sa.Column("status", sa.String(12), nullable=False),  # mapped | quarantined | deleted
     sa.Column("seq", sa.BigInteger, nullable=False),  # landing order within the stream
     sa.Column("run_id", RUN_ID, nullable=False),
     sa.Column("landed_at", TS, nullable=False),

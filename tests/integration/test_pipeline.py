@@ -9,11 +9,12 @@ import jsonschema
 import pytest
 import sqlalchemy as sa
 
+from connectors.base import Batch, CheckResult, Connector
 from islandhub.errors import RunFailed
 from islandhub.pipeline import sync
 from islandhub.residents import Reader, show
 from islandhub.store.tables import audit_log, quarantine, runs, sync_state
-from tests.helpers import assert_counts_add_up, load, run_all, snapshot
+from tests.helpers import assert_counts_add_up, hetu, load, run_all, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 READER = Reader("test", "testing")
@@ -195,3 +196,57 @@ def test_unknown_system_is_bad_input(sample_project, store_url, monkeypatch):
     ):
         sync(project, store, ["libary"])
     assert issubclass(RunFailed, Exception)
+
+
+class ScriptedIsland(Connector):
+    """A connector that replays scripted batches: records and deletes, as an island would."""
+
+    kind = "scripted"
+
+    def __init__(self, batches):
+        super().__init__("school", {}, {})
+        self.batches = batches
+
+    def check(self):
+        return CheckResult(True, "scripted")
+
+    def pull(self, stream, state):
+        yield from self.batches
+
+
+def pupil(source_id, hetu_value, name):
+    return {"oppilas_id": source_id, "nimi": name, "hetu": hetu_value, "syntymaaika": "01.01.2014"}
+
+
+def test_a_record_deleted_in_its_island_leaves_the_golden_record(
+    sample_project, store_url, monkeypatch
+):
+    from islandhub.pipeline import sync_stream
+
+    project, store = load(sample_project, store_url, monkeypatch)
+    sync(project, store, ["population"])
+    school = project.systems["school"]
+    stream = school.streams["pupils"]
+    pupils = [pupil("P1", ELSA, "Lindqvist Elsa"), pupil("P9", hetu(1, 1, 2013, 876), "Solo Sam")]
+    first = ScriptedIsland([Batch(pupils, {"n": 1})])
+    sync_stream(project, store, first, school, stream)
+    assert len(golden(store, ELSA)["record"]["identifiers"]) == 2
+    second = ScriptedIsland([Batch([], {"n": 2}, deleted=["P1", "P9", "never-seen"])])
+    result = sync_stream(project, store, second, school, stream)
+    assert (result.deleted, result.published) == (2, 2)
+    elsa = golden(store, ELSA)
+    assert [i["system"] for i in elsa["record"]["identifiers"]] == ["population"]
+    assert "birth_date" not in elsa["record"]  # it came only from the deleted school record
+    with store.connect() as conn:
+        from islandhub.store.tables import links, residents
+
+        assert conn.execute(sa.select(links).where(links.c.system == "school")).all() == []
+        # The pupil known only to the school is retired, its history kept.
+        assert (
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(residents)
+                .where(residents.c.active.is_(False))
+            ).scalar_one()
+            == 1
+        )

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("mapped", sa.Integer, nullable=False),
         sa.Column("quarantined", sa.Integer, nullable=False),
         sa.Column("published", sa.Integer, nullable=False),
+        sa.Column("deleted", sa.Integer, nullable=False),
         sa.Column("error", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("run_id", name="pk_runs"),
     )
