@@ -133,7 +133,7 @@ def publish(
         rid = assigned[r.source_id][0]
         if rid in founded:
             observations[rid].append(
-                Observation(system, stream, r.source_id, r.fields, r.observed_at, r.run_id)
+                Observation(system, stream, r.source_id, r.fields or {}, r.observed_at, r.run_id)
             )
     existing = sorted(touched - founded)
     observations.update(_observations_of(conn, existing))
@@ -176,7 +176,7 @@ def _assign(
     conn: Connection, records: Sequence[Pending], previous: dict[str, str]
 ) -> tuple[dict[str, tuple[str, str]], set[str]]:
     """Decide each record's resident: (resident id, rule). Also returns the residents founded."""
-    keys = {r.source_id: national_id_key(r.fields.get("national_id")) for r in records}
+    keys = {r.source_id: national_id_key((r.fields or {}).get("national_id")) for r in records}
     owners = _key_owners(conn, sorted({k for k in keys.values() if k}))
     # Residents this chunk would give a national id they lack; they may already hold another.
     candidates = sorted(
