@@ -27,6 +27,7 @@ from islandhub.ids import uuid7
 from islandhub.mapping import Mapping
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve.publish import Pending, pending_records, publish
+from islandhub.store import lease
 from islandhub.store.bulk import insert_rows, member_of, timestamp
 from islandhub.store.db import Store, dumps, now
 from islandhub.store.tables import (
@@ -161,15 +162,37 @@ def sync_stream(
 ) -> StreamResult:
     """Run one stream end to end. Raises RunFailed (after recording it) if the source fails."""
     result = StreamResult(system.system, stream.name, uuid7())
+    try:
+        held = lease.acquire(store, system.system, stream.name, result.run_id)
+    except lease.StreamBusy as exc:
+        result.status, result.error = "busy", str(exc)
+        return result
+    try:
+        return _run(project, store, connector, stream, result, held, full_refresh, progress)
+    finally:
+        lease.release(store, held)
+
+
+def _run(
+    project: Project,
+    store: Store,
+    connector: Connector,
+    stream: StreamConfig,
+    result: StreamResult,
+    held: lease.Lease,
+    full_refresh: bool,
+    progress: Progress,
+) -> StreamResult:
+    system_id = result.system
     _start_run(store, result)
-    progress("start", {"system": system.system, "stream": stream.name, "run_id": result.run_id})
+    progress("start", {"system": system_id, "stream": stream.name, "run_id": result.run_id})
     try:
         _publish_pending(project, store, result, progress)
-        state = None if full_refresh else _load_state(store, system.system, stream.name)
+        state = None if full_refresh else _load_state(store, system_id, stream.name)
         for batch in connector.pull(stream.name, state):
             if not (batch.records or batch.rejected or batch.deleted) and batch.state == state:
                 continue  # nothing new: no empty transaction, no state history row
-            landed = _land_batch(store, stream.mapping, result, batch)
+            landed = _land_batch(store, stream.mapping, result, batch, held)
             state = batch.state
             progress("landed", result.as_dict())
             _publish_landed(project, store, result, landed)
@@ -252,7 +275,9 @@ class Landed:
     mapped: list[Pending]
 
 
-def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Batch) -> Landed:
+def _land_batch(
+    store: Store, mapping: Mapping, result: StreamResult, batch: Batch, held: lease.Lease
+) -> Landed:
     """Land, map and quarantine one batch, and save the state after it: one transaction."""
     system, stream, stamp = result.system, result.stream, now()
     latest: dict[str, tuple[dict[str, Any], str, str]] = {}
@@ -269,6 +294,7 @@ def _land_batch(store: Store, mapping: Mapping, result: StreamResult, batch: Bat
                 _count_superseded(mapping, latest[source_id][0], result)
             latest[source_id] = (record, payload, _hash(payload))
     with store.begin() as conn:
+        lease.renew(conn, held)
         at = timestamp(conn, stamp)
         key = (system, stream)
         before = _landed(conn, system, stream, list(latest))

@@ -166,6 +166,17 @@ quarantine = sa.Table(
     sa.Column("quarantined_at", TS, nullable=False),
 )
 
+# One run at a time per stream: the holder renews its lease with every batch.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("holder", sa.String(255), nullable=False),  # host:pid
+    sa.Column("expires_at", TS, nullable=False),
+)
+
 # Every read, export and change of a person's data: who, when, why, what.
 audit_log = sa.Table(
     "audit_log",

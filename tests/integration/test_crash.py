@@ -148,6 +148,8 @@ def test_sigkill_part_way_then_rerun_equals_an_uninterrupted_run(tmp_path, store
 
     with store.connect() as conn:
         done = conn.execute(sa.select(runs).where(runs.c.status == "succeeded")).all()
+        # Every killed run was found dead by the next one and marked so.
+        assert conn.execute(sa.select(runs).where(runs.c.status == "running")).all() == []
     assert_counts_add_up(
         [
             StreamResult(

@@ -143,6 +143,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("system", "stream", "source_id", name="pk_quarantine"),
     )
     op.create_table(
+        "leases",
+        sa.Column("system", sa.String(64), nullable=False),
+        sa.Column("stream", sa.String(64), nullable=False),
+        sa.Column("run_id", sa.String(36), nullable=False),
+        sa.Column("holder", sa.String(255), nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("system", "stream", name="pk_leases"),
+    )
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer, autoincrement=True, nullable=False),
         sa.Column("at", TS, nullable=False),
@@ -159,6 +168,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (
         "audit_log",
+        "leases",
         "quarantine",
         "lineage",
         "resident_versions",
