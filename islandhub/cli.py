@@ -189,7 +189,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             )
         _emit(table)
     for r in failed:
-        err.print(f"[red]failed:[/red] {r.system}.{r.stream}: {r.error}")
+        err.print(f"[red]{r.status}:[/red] {r.system}.{r.stream}: {r.error}")
     return 1 if failed else 0
 
 
