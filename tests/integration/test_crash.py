@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -111,8 +112,12 @@ def _kill_part_way(root: Path, store_url: str, rng: random.Random) -> bool:
     while process.poll() is None and time.monotonic() < deadline:
         landed, published = _progress(store_url)
         if (published if watch_published else landed) >= threshold:
+            helpers = psutil.Process(process.pid).children(recursive=True)
             process.send_signal(signal.SIGKILL)
             process.wait()
+            # The extract worker notices its writer died and exits; nothing lingers.
+            _, alive = psutil.wait_procs(helpers, timeout=10)
+            assert alive == [], f"orphaned worker processes: {alive}"
             return True
         time.sleep(0.01)
     process.wait()

@@ -1,0 +1,313 @@
+"""Land and map one batch: prepare it (hash and map, no store needed), then write it in one go.
+
+`prepare` is pure CPU work and may run in the extract worker process; `land` writes the
+prepared batch, its quarantine, its deletes and the stream's new state together, so a crash
+loses nothing and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from connectors.base import Batch, Rejected
+from islandhub.mapping import Mapping
+from islandhub.privacy.masking import mask_text
+from islandhub.resolve.publish import Pending
+from islandhub.store import lease
+from islandhub.store.bulk import insert_rows, member_of, timestamp
+from islandhub.store.db import Store, dumps, now
+from islandhub.store.tables import (
+    landing,
+    quarantine,
+    runs,
+    source_records,
+    sync_state,
+    sync_state_history,
+)
+
+SOURCE_KEY = ("system", "stream", "source_id")
+LANDING_COLUMNS = (*SOURCE_KEY, "content_hash", "payload", "status", "seq", "run_id", "landed_at")
+SOURCE_RECORD_COLUMNS = (*SOURCE_KEY, "fields", "warnings", "run_id", "observed_at")
+QUARANTINE_COLUMNS = (*SOURCE_KEY, "reasons", "excerpt", "run_id", "quarantined_at")
+EXCERPT_CHARS = 200
+
+
+@dataclass(slots=True)
+class Item:
+    """One source record, prepared: its payload and hash, and the mapping's verdict."""
+
+    source_id: str
+    payload: str
+    digest: str
+    values: dict[str, Any] | None  # None: quarantined
+    warnings: list[str]
+    reasons: list[str]
+
+
+@dataclass
+class Prepared:
+    """A batch ready to land: the latest payload per source id, mapped or with its reasons."""
+
+    state: dict[str, Any]
+    pulled: int
+    items: list[Item]
+    no_id: list[str] = field(default_factory=list)  # payloads without a source id
+    rejected: list[Rejected] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    superseded_mapped: int = 0  # earlier versions in the same batch, counted as if landed
+    superseded_quarantined: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to land (only, maybe, a state)."""
+        return not (self.items or self.no_id or self.rejected or self.deleted)
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What one batch landed: sequence numbers after_seq < seq <= last_seq, to publish."""
+
+    after_seq: int
+    last_seq: int
+    pending: list[Pending]
+
+
+def content_hash(payload: str) -> str:
+    """The hash that tells a changed record from an unchanged one."""
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def prepare(batch: Batch, mapping: Mapping) -> Prepared:
+    """Hash and map a batch. The latest payload of a source id wins within the batch."""
+    latest: dict[str, tuple[dict[str, Any], str]] = {}
+    prepared = Prepared(batch.state, len(batch.records) + len(batch.rejected), [])
+    prepared.rejected, prepared.deleted = list(batch.rejected), list(batch.deleted)
+    superseded: list[dict[str, Any]] = []
+    for record in batch.records:
+        payload = dumps(record)
+        source_id = mapping.source_id(record)
+        if source_id is None:
+            prepared.no_id.append(payload)
+            continue
+        if source_id in latest:
+            superseded.append(latest[source_id][0])
+        latest[source_id] = (record, payload)
+    if superseded:
+        outcome = mapping.apply(superseded)
+        prepared.superseded_mapped = len(outcome.mapped)
+        prepared.superseded_quarantined = len(outcome.quarantined)
+    outcome = mapping.apply([record for record, _ in latest.values()])
+    mapped = {m.source_id: m for m in outcome.mapped}
+    reasons = {q.source_id: q.reasons for q in outcome.quarantined}
+    for source_id, (_record, payload) in latest.items():
+        m = mapped.get(source_id)
+        values, warnings = (m.values, m.warnings) if m else (None, [])
+        prepared.items.append(
+            Item(
+                source_id,
+                payload,
+                content_hash(payload),
+                values,
+                warnings,
+                reasons.get(source_id, []),
+            )
+        )
+    return prepared
+
+
+def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> Landed:
+    """Write one prepared batch and the stream's state after it, in one transaction.
+
+    `counts` is the run's result (system, stream, run_id and the counters it adds to).
+    """
+    system, stream, stamp = counts.system, counts.stream, now()
+    with store.begin() as conn:
+        lease.renew(conn, held)
+        at = timestamp(conn, stamp)
+        key = (system, stream)
+        before = _landed(conn, system, stream, [item.source_id for item in prepared.items])
+        changed = [i for i in prepared.items if before.get(i.source_id, ("",))[0] != i.digest]
+        landed_seq = sequence(conn, system, stream)[0]
+        quarantine_rows = [
+            (*key, i.source_id, dumps(i.reasons), _excerpt(i.payload), counts.run_id, at)
+            for i in changed
+            if i.values is None
+        ]
+        quarantine_rows += _unlandable(key, counts.run_id, at, prepared)
+        landing_rows = [
+            (
+                *key,
+                i.source_id,
+                i.digest,
+                i.payload,
+                "quarantined" if i.values is None else "mapped",
+                seq,
+                counts.run_id,
+                at,
+            )
+            for seq, i in enumerate(changed, start=landed_seq + 1)
+        ]
+        mapped_rows = [
+            (
+                *key,
+                i.source_id,
+                dumps(i.values),
+                dumps(i.warnings) if i.warnings else None,
+                counts.run_id,
+                at,
+            )
+            for i in changed
+            if i.values is not None
+        ]
+        insert_rows(conn, landing, LANDING_COLUMNS, landing_rows, upsert_on=SOURCE_KEY)
+        insert_rows(conn, source_records, SOURCE_RECORD_COLUMNS, mapped_rows, upsert_on=SOURCE_KEY)
+        insert_rows(conn, quarantine, QUARANTINE_COLUMNS, quarantine_rows, upsert_on=SOURCE_KEY)
+        _clear_quarantine(
+            conn,
+            key,
+            [
+                i.source_id
+                for i in changed
+                if i.values is not None and before.get(i.source_id, ("", ""))[1] == "quarantined"
+            ],
+        )
+        last_seq = landed_seq + len(landing_rows)
+        deleted = _land_deletes(conn, counts, prepared.deleted, last_seq)
+        last_seq += len(deleted)
+        counts.pulled += prepared.pulled
+        counts.unchanged += len(prepared.items) - len(changed)
+        counts.mapped += len(mapped_rows) + prepared.superseded_mapped
+        counts.quarantined += len(quarantine_rows) + prepared.superseded_quarantined
+        counts.deleted += len(deleted)
+        _save_state(conn, counts, prepared.state, stamp, last_seq)
+        conn.execute(runs.update().where(runs.c.run_id == counts.run_id).values(**counters(counts)))
+    observed = stamp.isoformat()
+    pending = [
+        Pending(i.source_id, i.values, observed, counts.run_id, seq)
+        for seq, i in enumerate(changed, start=landed_seq + 1)
+        if i.values is not None
+    ]
+    pending += [Pending(sid, None, observed, counts.run_id, seq) for sid, seq in deleted]
+    return Landed(landed_seq, last_seq, pending)
+
+
+def counters(counts: Any) -> dict[str, int]:
+    """The counters of a run as the `runs` table stores them."""
+    names = ("pulled", "unchanged", "mapped", "quarantined", "published", "deleted")
+    return {name: getattr(counts, name) for name in names}
+
+
+def sequence(conn: Connection, system: str, stream: str) -> tuple[int, int]:
+    """(landed_seq, published_seq) of a stream; (0, 0) before its first batch."""
+    row = conn.execute(
+        sa.select(sync_state.c.landed_seq, sync_state.c.published_seq).where(
+            sync_state.c.system == system, sync_state.c.stream == stream
+        )
+    ).one_or_none()
+    return (row.landed_seq, row.published_seq) if row else (0, 0)
+
+
+def _excerpt(payload: str) -> str:
+    return mask_text(payload)[:EXCERPT_CHARS]
+
+
+def _landed(
+    conn: Connection, system: str, stream: str, ids: list[str]
+) -> dict[str, tuple[str, str]]:
+    if not ids:
+        return {}
+    query = sa.select(landing.c.source_id, landing.c.content_hash, landing.c.status).where(
+        landing.c.system == system,
+        landing.c.stream == stream,
+        member_of(conn, landing.c.source_id, ids),
+    )
+    return {row.source_id: (row.content_hash, row.status) for row in conn.execute(query)}
+
+
+def _clear_quarantine(conn: Connection, key: tuple[str, str], ids: list[str]) -> None:
+    """Records that map now leave quarantine."""
+    if ids:
+        conn.execute(
+            quarantine.delete().where(
+                quarantine.c.system == key[0],
+                quarantine.c.stream == key[1],
+                member_of(conn, quarantine.c.source_id, ids),
+            )
+        )
+
+
+def _unlandable(
+    key: tuple[str, str], run_id: str, at: Any, prepared: Prepared
+) -> list[tuple[Any, ...]]:
+    """Quarantine rows for records without a source id and records the connector rejected."""
+    rows: list[tuple[Any, ...]] = []
+    reasons = dumps(["the record has no source id"])
+    for payload in prepared.no_id:
+        rows.append(
+            (*key, f"@hash:{content_hash(payload)}", reasons, _excerpt(payload), run_id, at)
+        )
+    for rejected in prepared.rejected:
+        excerpt = mask_text(rejected.excerpt)[:EXCERPT_CHARS]
+        rows.append((*key, f"@{rejected.position}", dumps([rejected.reason]), excerpt, run_id, at))
+    return rows
+
+
+def _land_deletes(
+    conn: Connection, counts: Any, ids: list[str], after_seq: int
+) -> list[tuple[str, int]]:
+    """Mark records the island deleted; their residents are rebuilt when published."""
+    known = _landed(conn, counts.system, counts.stream, sorted(set(ids)))
+    gone = [sid for sid in sorted(known) if known[sid][1] != "deleted"]
+    if not gone:
+        return []
+    numbered = list(zip(gone, range(after_seq + 1, after_seq + 1 + len(gone)), strict=True))
+    where = sa.and_(
+        landing.c.system == counts.system,
+        landing.c.stream == counts.stream,
+        landing.c.source_id == sa.bindparam("sid"),
+    )
+    conn.execute(
+        landing.update()
+        .where(where)
+        .values(status="deleted", seq=sa.bindparam("seq"), run_id=counts.run_id),
+        [{"sid": sid, "seq": seq} for sid, seq in numbered],
+    )
+    for table in (source_records, quarantine):
+        conn.execute(
+            table.delete().where(
+                table.c.system == counts.system,
+                table.c.stream == counts.stream,
+                member_of(conn, table.c.source_id, gone),
+            )
+        )
+    return numbered
+
+
+def _save_state(
+    conn: Connection, counts: Any, state: dict[str, Any], stamp: Any, landed_seq: int
+) -> None:
+    text = dumps(state)
+    key = {"system": counts.system, "stream": counts.stream}
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    insert = dialect.insert(sync_state).values(
+        **key,
+        state=text,
+        run_id=counts.run_id,
+        updated_at=stamp,
+        landed_seq=landed_seq,
+        published_seq=0,
+    )
+    # published_seq is the publish step's to move, never the landing's.
+    updates = {c: insert.excluded[c] for c in ("state", "run_id", "updated_at", "landed_seq")}
+    conn.execute(insert.on_conflict_do_update(index_elements=["system", "stream"], set_=updates))
+    conn.execute(
+        sync_state_history.insert().values(
+            **key, state=text, run_id=counts.run_id, recorded_at=stamp
+        )
+    )
