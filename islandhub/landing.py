@@ -46,7 +46,8 @@ class Item:
     payload: str
     digest: str
     values: dict[str, Any] | None  # None: quarantined
-    warnings: list[str]
+    fields: str | None  # the values as stored (JSON), serialised where the mapping ran
+    warnings: str | None  # JSON list, or None when there are none
     reasons: list[str]
 
 
@@ -107,17 +108,13 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     reasons = {q.source_id: q.reasons for q in outcome.quarantined}
     for source_id, (_record, payload) in latest.items():
         m = mapped.get(source_id)
-        values, warnings = (m.values, m.warnings) if m else (None, [])
-        prepared.items.append(
-            Item(
-                source_id,
-                payload,
-                content_hash(payload),
-                values,
-                warnings,
-                reasons.get(source_id, []),
-            )
+        item = Item(
+            source_id, payload, content_hash(payload), None, None, None, reasons.get(source_id, [])
         )
+        if m is not None:
+            item.values, item.fields = m.values, dumps(m.values)
+            item.warnings = dumps(m.warnings) if m.warnings else None
+        prepared.items.append(item)
     return prepared
 
 
@@ -154,14 +151,7 @@ def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> La
             for seq, i in enumerate(changed, start=landed_seq + 1)
         ]
         mapped_rows = [
-            (
-                *key,
-                i.source_id,
-                dumps(i.values),
-                dumps(i.warnings) if i.warnings else None,
-                counts.run_id,
-                at,
-            )
+            (*key, i.source_id, i.fields, i.warnings, counts.run_id, at)
             for i in changed
             if i.values is not None
         ]
