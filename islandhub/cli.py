@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     csub = connector.add_subparsers(dest="connector_command", required=True, metavar="ACTION")
     clist = csub.add_parser("list", help="installed connector kinds and their options")
     clist.add_argument("--json", action="store_true")
+    cnew = csub.add_parser(
+        "new", help="start a new island: system file, mapping, sample and a test"
+    )
+    cnew.add_argument("name", help="the system id, e.g. booking")
+    cnew.add_argument("--kind", required=True, choices=["rest", "python"])
     return parser
 
 
@@ -448,6 +453,8 @@ def cmd_connector(args: argparse.Namespace) -> int:
     """`islandhub connector list`."""
     from connectors.registry import connector_class, known_kinds
 
+    if args.connector_command == "new":
+        return _new_island(args)
     kinds = []
     for kind in known_kinds():
         cls = connector_class(kind)
@@ -473,6 +480,19 @@ def cmd_connector(args: argparse.Namespace) -> int:
             "yes" if k["push"] else "no",
         )
     _emit(table)
+    return 0
+
+
+def _new_island(args: argparse.Namespace) -> int:
+    from islandhub.config import find_project
+    from islandhub.scaffold import new_island
+
+    root = find_project(args.project)
+    for path in new_island(root, args.name, args.kind):
+        out.print(f"wrote {path.relative_to(root)}")
+    if args.kind == "python":
+        out.print(f"install the kind: .venv/bin/python -m pip install -e plugins/{args.name}")
+    out.print(f"run its test: .venv/bin/python -m pytest tests/islands/test_{args.name}.py")
     return 0
 
 
