@@ -1,135 +1,358 @@
-"""The files connector: exports dropped in a folder (CSV, JSON, JSON Lines), read incrementally.
+"""The files connector: exports dropped in a folder or on SFTP (CSV, JSON, JSONL, XLSX, XML).
 
 Municipal systems often hand over a nightly export instead of an API. Each file is
 fingerprinted by its content; a file already read with the same fingerprint is skipped, and
-a file read half way (a crash) resumes after the last committed record.
+a file read half way (a crash) resumes after the last committed record. With `archive`, a
+file the pipeline has committed is moved out of the way on the next pull.
+
+State: `{"done": {name: fingerprint}, "current": {file, fingerprint, records}}`. A local
+fingerprint is the content's hash; an SFTP one is `size:mtime:hash`, so that an unchanged
+remote file is recognised from the listing alone, without downloading it.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
-from connectors.base import Batch, CheckResult, Connector, Rejected, State
-from islandhub.errors import FatalSourceError
-from islandhub.privacy.masking import mask_text
+from connectors.base import Batch, CheckResult, Connector, Rejected, State, StreamSpec
+from connectors.file_formats import FORMATS, read_items
+from connectors.sftp import RemoteFile, SftpDrop, SftpSession, free_name
+from islandhub.errors import ConfigError, FatalSourceError, SourceError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
-EXCERPT_CHARS = 120
+SFTP_ONLY = (
+    "username",
+    "password",
+    "private_key",
+    "private_key_passphrase",
+    "known_hosts",
+    "host_key",
+    "insecure_skip_host_key_check",
+    "timeout",
+)
+_SECRET = {"secret": True}
+
+
+@dataclass(frozen=True)
+class DropEntry:
+    """A file found in the drop: its name (the state's key) and what the listing knows."""
+
+    name: str
+    listed: str  # local: the content hash; SFTP: size:mtime
+    handle: Any  # the local Path or the RemoteFile
+
+
+class DropSession(Protocol):
+    """What the connector needs from a drop folder, local or remote, while it pulls."""
+
+    def entries(self, pattern: str, archive: str | None) -> list[DropEntry]:
+        """Matching files, by name, without those already in the archive folder."""
+
+    def fetch(self, entry: DropEntry) -> AbstractContextManager[tuple[Path, str]]:
+        """A local copy of the file to read and its full fingerprint."""
+
+    def archive(self, entry: DropEntry, folder: str) -> str:
+        """Move the file into the archive folder; where it went."""
 
 
 class FilesConnector(Connector):
-    """Reads export files from a local folder; paths never leave that folder."""
+    """Reads export files from a local folder or an SFTP folder; paths never leave it."""
 
     kind = "files"
     connection_schema = {
         "type": "object",
         "properties": {
-            "path": {"type": "string", "description": "folder the island drops its exports in"},
+            "path": {
+                "type": "string",
+                "description": "folder the island drops its exports in, or sftp://host:port/folder",
+            },
+            "username": {"type": "string", "minLength": 1, "description": "SFTP account"},
+            "password": {**_SECRET, "description": "SFTP password"},
+            "private_key": {**_SECRET, "description": "SFTP private key, PEM or OpenSSH text"},
+            "private_key_passphrase": {**_SECRET, "description": "passphrase of private_key"},
+            "known_hosts": {
+                "type": "string",
+                "description": "OpenSSH known_hosts file holding the server's host key",
+            },
+            "host_key": {
+                "type": "string",
+                "pattern": "^SHA256:[A-Za-z0-9+/]{43}$",
+                "x-hint": "SHA256: and 43 characters, as ssh-keygen -lf prints it",
+                "description": "the server's host key fingerprint, as ssh-keygen -lf prints it",
+            },
+            "insecure_skip_host_key_check": {
+                "type": "boolean",
+                "description": "accept any host key (tests only: logs a warning each time)",
+            },
+            "timeout": {"type": "number", "minimum": 1, "maximum": 600},
         },
         "required": ["path"],
         "additionalProperties": False,
+        "if": {"properties": {"path": {"pattern": "^sftp://"}}, "required": ["path"]},
+        "then": {
+            "required": ["username"],
+            "anyOf": [{"required": ["password"]}, {"required": ["private_key"]}],
+            "x-message": "an sftp:// drop needs `password` or `private_key` (as secrets)",
+        },
     }
     stream_schema = {
         "type": "object",
         "properties": {
             "files": {"type": "string", "description": "glob of the files, e.g. pupils_*.csv"},
-            "format": {"enum": ["csv", "json", "jsonl"]},
+            "format": {"enum": list(FORMATS)},
             "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
             "quotechar": {"type": "string", "minLength": 1, "maxLength": 1},
-            "encoding": {"type": "string"},
+            "encoding": {
+                "type": "string",
+                "description": "text encoding (default utf-8), or auto: utf-8, cp1252, latin-1",
+            },
             "records": {"type": "string", "description": "dotted path to the record list in JSON"},
+            "sheet": {
+                "type": ["string", "integer"],
+                "minimum": 1,
+                "description": "XLSX sheet: its name, or its number from 1 (default 1)",
+            },
+            "header_row": {"type": "integer", "minimum": 1, "description": "XLSX header row"},
+            "short_rows": {
+                "enum": ["empty", "reject"],
+                "description": "XLSX rows with empty trailing cells: keep as empty, or reject",
+            },
+            "max_uncompressed_bytes": {"type": "integer", "minimum": 1},
+            "max_compression_ratio": {"type": "number", "minimum": 1},
+            "record_path": {
+                "type": "string",
+                "minLength": 1,
+                "description": "XML: tags of a record element, e.g. lapset/lapsi",
+            },
+            "repeated": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "XML: child paths inside a record that are always lists",
+            },
+            "archive": {
+                "type": "string",
+                "minLength": 1,
+                "description": "folder inside the drop to move committed files to",
+            },
             "batch_size": {"type": "integer", "minimum": 1, "maximum": 1000000},
         },
         "required": ["files", "format"],
         "additionalProperties": False,
+        "if": {"properties": {"format": {"const": "xml"}}, "required": ["format"]},
+        "then": {"required": ["record_path"]},
     }
 
-    def __init__(self, system: str, connection: Any, streams: Any, *, root: Path | None = None):
+    def __init__(
+        self,
+        system: str,
+        connection: Mapping[str, Any],
+        streams: Mapping[str, StreamSpec],
+        *,
+        root: Path | None = None,
+    ) -> None:
         super().__init__(system, connection, streams, root=root)
-        folder = Path(str(connection["path"]))
-        if not folder.is_absolute() and root is not None:
-            folder = root / folder
-        self.folder = folder.resolve()
+        path = str(connection["path"])
+        self.sftp: SftpDrop | None = None
+        if path.startswith("sftp://"):
+            self.sftp = SftpDrop(connection, root)
+            self.where = self.sftp.where
+        else:
+            extra = sorted(set(SFTP_ONLY) & set(connection))
+            if extra:
+                raise ConfigError(f"connection: {', '.join(extra)} only apply to sftp:// paths")
+            folder = Path(path)
+            if not folder.is_absolute() and root is not None:
+                folder = root / folder
+            self.where = str(folder)
+        self.folder = Path(self.where).resolve() if self.sftp is None else None
 
     def check(self) -> CheckResult:
-        """The folder exists and can be listed."""
-        if not self.folder.is_dir():
-            return CheckResult(False, f"folder {self.folder} does not exist")
-        count = sum(1 for _ in self.folder.iterdir())
-        return CheckResult(True, f"folder {self.folder} readable, {count} entries")
+        """The folder exists and can be listed (over SFTP: and the login works)."""
+        if self.sftp is None:
+            assert self.folder is not None
+            if not self.folder.is_dir():
+                return CheckResult(False, f"folder {self.folder} does not exist")
+            count = sum(1 for _ in self.folder.iterdir())
+            return CheckResult(True, f"folder {self.folder} readable, {count} entries")
+        try:
+            with self.sftp.session() as session:
+                count = session.count()
+        except SourceError as exc:
+            return CheckResult(False, str(exc))
+        return CheckResult(True, f"{self.where} readable, {count} entries")
 
     def pull(self, stream: str, state: State | None) -> Iterator[Batch]:
         """Yield batches of every new or changed file, oldest name first."""
         options = self.stream_specs[stream].options
-        batch_size = int(options.get("batch_size", DEFAULT_BATCH_SIZE))
+        archive = _archive_folder(options.get("archive"))
         state = dict(state or {})
         done: dict[str, str] = dict(state.get("done", {}))
-        current = state.get("current")
-        paths = self._matching_files(str(options["files"]))
-        # Forget files that are gone, so the state does not grow forever.
-        done = {name: fp for name, fp in done.items() if name in {p.name for p in paths}}
-        for path in paths:
-            fingerprint = _fingerprint(path)
-            if done.get(path.name) == fingerprint:
-                continue
-            skip = 0
-            if (
-                current
-                and current.get("file") == path.name
-                and current.get("fingerprint") == fingerprint
-            ):
-                skip = int(current.get("records", 0))
-            yield from self._read_file(path, fingerprint, skip, batch_size, options, done)
-            done[path.name] = fingerprint
+        with self._session() as session:
+            entries = session.entries(str(options["files"]), archive)
+            if archive is not None:
+                entries = _archive_committed(session, entries, done, archive)
+            # Forget files that are gone, so the state does not grow forever.
+            done = {name: fp for name, fp in done.items() if name in {e.name for e in entries}}
+            for entry in entries:
+                if _listed_as(done.get(entry.name), entry.listed):
+                    continue
+                with session.fetch(entry) as (path, fingerprint):
+                    if _same_content(done.get(entry.name), fingerprint):
+                        done[entry.name] = fingerprint  # touched, not changed: not read again
+                        continue
+                    skip = _resume_at(state.get("current"), entry.name, fingerprint)
+                    yield from _read_file(path, entry.name, fingerprint, skip, options, done)
+                done[entry.name] = fingerprint
         yield Batch(records=[], state={"done": done})
 
-    def _matching_files(self, pattern: str) -> list[Path]:
+    def _session(self) -> AbstractContextManager[DropSession]:
+        if self.sftp is not None:
+            return _remote_session(self.sftp)
+        assert self.folder is not None
+        return _local_session(self.folder)
+
+
+def _archive_folder(value: Any) -> str | None:
+    """The archive folder, relative to the drop and inside it, or None."""
+    if value is None:
+        return None
+    folder = PurePosixPath(str(value))
+    if folder.is_absolute() or ".." in folder.parts or str(folder) in ("", "."):
+        raise FatalSourceError(
+            f"archive folder {value!r} must be a folder inside the drop folder, "
+            "written relative to it (like `archive` or `done/2025`)"
+        )
+    return str(folder)
+
+
+def _archive_committed(
+    session: DropSession, entries: list[DropEntry], done: dict[str, str], archive: str
+) -> list[DropEntry]:
+    """Archive the files the incoming state marks done; the entries still in the drop.
+
+    The connector never sees the pipeline's commit, so a file is not archived when it has
+    been read, but on the next pull, when the state handed in (the last committed one)
+    says it is done with this very fingerprint. Then its records are safely landed, and a
+    crash before this point leaves the file where it was, to be skipped as done.
+    """
+    remaining = []
+    for entry in entries:
+        if _listed_as(done.get(entry.name), entry.listed):
+            moved_to = session.archive(entry, archive)
+            log.info("%s: committed, archived as %s", entry.name, moved_to)
+        else:
+            remaining.append(entry)
+    return remaining
+
+
+def _listed_as(stored: str | None, listed: str) -> bool:
+    """True when the stored fingerprint says the listed file is the one already read."""
+    return stored is not None and (stored == listed or stored.startswith(listed + ":"))
+
+
+def _same_content(stored: str | None, fingerprint: str) -> bool:
+    """Equal content hashes (the last part of a fingerprint), whatever the size and time."""
+    return stored is not None and stored.rsplit(":", 1)[-1] == fingerprint.rsplit(":", 1)[-1]
+
+
+def _resume_at(current: Any, name: str, fingerprint: str) -> int:
+    """Records of this file already committed, per the incoming state."""
+    if (
+        isinstance(current, dict)
+        and current.get("file") == name
+        and _same_content(current.get("fingerprint"), fingerprint)
+    ):
+        return int(current.get("records", 0))
+    return 0
+
+
+def _read_file(
+    path: Path,
+    name: str,
+    fingerprint: str,
+    skip: int,
+    options: Mapping[str, Any],
+    done: dict[str, str],
+) -> Iterator[Batch]:
+    batch_size = int(options.get("batch_size", DEFAULT_BATCH_SIZE))
+    records: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    position = skip
+    for item in read_items(path, options, skip):
+        position += 1
+        if isinstance(item, Rejected):
+            rejected.append(item)
+        else:
+            records.append(item)
+        if len(records) + len(rejected) >= batch_size:
+            current = {"file": name, "fingerprint": fingerprint, "records": position}
+            yield Batch(records, {"done": dict(done), "current": current}, rejected)
+            records, rejected = [], []
+    finished = dict(done)
+    finished[name] = fingerprint
+    yield Batch(records, {"done": finished}, rejected)
+
+
+# --- the local drop folder ----------------------------------------------------------------
+
+
+class LocalSession:
+    """A drop folder on this machine: globbed, hashed, read in place."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def entries(self, pattern: str, archive: str | None) -> list[DropEntry]:
+        """Regular files matching the glob inside the folder; links out are not followed."""
         if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
             raise FatalSourceError(f"file pattern {pattern!r} must stay inside {self.folder}")
-        if not self.folder.is_dir():
-            raise FatalSourceError(f"folder {self.folder} does not exist")
-        paths = []
+        archived = (self.folder / archive).resolve() if archive else None
+        found = []
         for path in sorted(self.folder.glob(pattern)):
             resolved = path.resolve()
             # A symlink out of the drop folder is refused, not followed.
-            if path.is_file() and resolved.is_relative_to(self.folder):
-                paths.append(path)
-        return paths
+            if not (path.is_file() and resolved.is_relative_to(self.folder)):
+                continue
+            if archived is not None and resolved.is_relative_to(archived):
+                continue
+            found.append(DropEntry(path.name, _content_hash(path), path))
+        return found
 
-    def _read_file(
-        self,
-        path: Path,
-        fingerprint: str,
-        skip: int,
-        batch_size: int,
-        options: Any,
-        done: dict[str, str],
-    ) -> Iterator[Batch]:
-        records: list[dict[str, Any]] = []
-        rejected: list[Rejected] = []
-        position = skip
-        for item in _items(path, options, skip):
-            position += 1
-            if isinstance(item, Rejected):
-                rejected.append(item)
-            else:
-                records.append(item)
-            if len(records) + len(rejected) >= batch_size:
-                current = {"file": path.name, "fingerprint": fingerprint, "records": position}
-                yield Batch(records, {"done": dict(done), "current": current}, rejected)
-                records, rejected = [], []
-        finished = dict(done)
-        finished[path.name] = fingerprint
-        yield Batch(records, {"done": finished}, rejected)
+    @contextmanager
+    def fetch(self, entry: DropEntry) -> Iterator[tuple[Path, str]]:
+        """The file itself: it is local already."""
+        yield entry.handle, entry.listed
+
+    def archive(self, entry: DropEntry, folder: str) -> str:
+        """Move the file into the archive folder (created if missing), never overwriting."""
+        target = (self.folder / folder).resolve()
+        if not target.is_relative_to(self.folder) or target == self.folder:
+            raise FatalSourceError(f"archive folder {folder!r} leads out of {self.folder}")
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            name = free_name({p.name for p in target.iterdir()}, entry.name)
+            Path(entry.handle).rename(target / name)
+        except OSError as exc:
+            raise FatalSourceError(f"cannot archive {entry.name}: {exc.strerror}") from exc
+        return f"{folder}/{name}"
 
 
-def _fingerprint(path: Path) -> str:
+@contextmanager
+def _local_session(folder: Path) -> Iterator[LocalSession]:
+    if not folder.is_dir():
+        raise FatalSourceError(f"folder {folder} does not exist")
+    yield LocalSession(folder)
+
+
+def _content_hash(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -137,89 +360,35 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _items(path: Path, options: Any, skip: int) -> Iterator[dict[str, Any] | Rejected]:
-    fmt = options["format"]
-    encoding = options.get("encoding", "utf-8")
-    try:
-        if fmt == "csv":
-            yield from _skip(_csv_items(path, options, encoding), skip)
-        elif fmt == "jsonl":
-            yield from _skip(_jsonl_items(path, encoding), skip)
-        else:
-            yield from _skip(_json_items(path, options, encoding), skip)
-    except UnicodeDecodeError as exc:
-        raise FatalSourceError(
-            f"{path.name}: cannot decode byte {exc.start} as {encoding}: set `encoding` "
-            "on the stream (exports from Windows systems are often cp1252)"
-        ) from exc
+# --- the SFTP drop folder -----------------------------------------------------------------
 
 
-def _skip(items: Iterable[Any], skip: int) -> Iterator[Any]:
-    for index, item in enumerate(items):
-        if index >= skip:
-            yield item
+class RemoteSession:
+    """An SFTP drop: listed on the server, downloaded one file at a time, renamed there."""
 
+    def __init__(self, sftp: SftpSession) -> None:
+        self.sftp = sftp
 
-def _csv_items(path: Path, options: Any, encoding: str) -> Iterator[dict[str, Any] | Rejected]:
-    delimiter = options.get("delimiter", ",")
-    quotechar = options.get("quotechar", '"')
-    with path.open("r", encoding=encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter, quotechar=quotechar)
+    def entries(self, pattern: str, archive: str | None) -> list[DropEntry]:
+        """Matching regular files of the remote folder (the archive is a subfolder)."""
+        return [DropEntry(f.name, f.listed, f) for f in self.sftp.files(pattern)]
+
+    @contextmanager
+    def fetch(self, entry: DropEntry) -> Iterator[tuple[Path, str]]:
+        """A downloaded copy, removed again once read."""
+        local, fingerprint = self.sftp.download(entry.handle)
         try:
-            header = next(reader)
-        except StopIteration:
-            return
-        if header and header[0].startswith("\ufeff"):
-            header[0] = header[0][1:]
-        width = len(header)
-        try:
-            for row in reader:
-                if len(row) == width:
-                    yield dict(zip(header, row, strict=True))
-                elif not row:
-                    continue
-                else:
-                    excerpt = mask_text(delimiter.join(row))[:EXCERPT_CHARS]
-                    reason = f"expected {width} columns, found {len(row)}"
-                    yield Rejected(reason, excerpt, f"{path.name}:{reader.line_num}")
-        except csv.Error as exc:
-            raise FatalSourceError(f"{path.name}:{reader.line_num}: unreadable CSV: {exc}") from exc
+            yield local, fingerprint
+        finally:
+            self.sftp.discard(local)
+
+    def archive(self, entry: DropEntry, folder: str) -> str:
+        """Rename the file into the archive folder on the server."""
+        remote: RemoteFile = entry.handle
+        return self.sftp.archive(remote, folder)
 
 
-def _jsonl_items(path: Path, encoding: str) -> Iterator[dict[str, Any] | Rejected]:
-    with path.open("r", encoding=encoding) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{number}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Rejected(f"not JSON: {exc.msg}", mask_text(line)[:EXCERPT_CHARS], where)
-                continue
-            if isinstance(value, dict):
-                yield value
-            else:
-                yield Rejected("not a JSON object", mask_text(line)[:EXCERPT_CHARS], where)
-
-
-def _json_items(path: Path, options: Any, encoding: str) -> Iterator[dict[str, Any] | Rejected]:
-    text = path.read_text(encoding=encoding)
-    try:
-        document = json.load(io.StringIO(text))
-    except json.JSONDecodeError as exc:
-        raise FatalSourceError(
-            f"{path.name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"
-        ) from exc
-    records: Any = document
-    for key in filter(None, str(options.get("records", "")).split(".")):
-        records = records.get(key) if isinstance(records, dict) else None
-    if not isinstance(records, list):
-        where = options.get("records") or "the top level"
-        raise FatalSourceError(f"{path.name}: expected a list of records at {where}")
-    for index, value in enumerate(records):
-        if isinstance(value, dict):
-            yield value
-        else:
-            excerpt = mask_text(json.dumps(value))[:EXCERPT_CHARS]
-            yield Rejected("not a JSON object", excerpt, f"{path.name}[{index}]")
+@contextmanager
+def _remote_session(drop: SftpDrop) -> Iterator[RemoteSession]:
+    with drop.session() as session:
+        yield RemoteSession(session)

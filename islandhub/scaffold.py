@@ -301,7 +301,7 @@ def _parse(line: str) -> dict[str, Any]:
 '''
 
 PYTHON_TEST = '''\
-"""{name}: the connector passes the conformance suite and the sample maps (generated; edit freely)."""
+"""{name}: the connector passes the conformance suite and the sample maps (generated)."""
 
 from __future__ import annotations
 
@@ -331,7 +331,8 @@ def export(tmp_path: Path):
         ids = [f"new-{tmp_path.name}-{i}" for i in range(count)]
         with path.open("a", encoding="utf-8") as handle:
             for i in ids:
-                handle.write(json.dumps({"id": i, "first_name": "Uusi", "last_name": "Asukas"}) + "\\n")
+                record = {"id": i, "first_name": "Uusi", "last_name": "Asukas"}
+                handle.write(json.dumps(record) + "\\n")
         return ids
 
     yield Island(

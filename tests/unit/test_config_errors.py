@@ -300,8 +300,8 @@ INVALID_PROJECTS: list[tuple[str, str, dict[str, str | None], list[str]]] = [
     (
         "connector-stream-option",
         "archipelago",
-        {SCHOOL: edit(SCHOOL_TEXT, "format: csv", "format: xlsx")},
-        [f"{SCHOOL}:11:5 streams.pupils.format: 'xlsx' is not one of csv, json, jsonl"],
+        {SCHOOL: edit(SCHOOL_TEXT, "format: csv", "format: xls")},
+        [f"{SCHOOL}:11:5 streams.pupils.format: 'xls' is not one of csv, json, jsonl, xlsx, xml"],
     ),
     (
         "connector-connection-required",

@@ -9,7 +9,9 @@ import pytest
 
 from connectors.base import StreamSpec
 from connectors.files import FilesConnector
-from islandhub.errors import FatalSourceError
+from islandhub.config import validate
+from islandhub.errors import ConfigError, FatalSourceError
+from islandhub.yamlsource import parse_yaml
 
 
 def connector(folder, **options):
@@ -114,3 +116,151 @@ def test_check_tells_whether_the_folder_exists(tmp_path):
     assert connector(tmp_path).check().ok
     result = connector(tmp_path / "missing").check()
     assert not result.ok and "does not exist" in result.message
+
+
+# --- archive ------------------------------------------------------------------------------
+
+
+def archiving(folder, archive="archive", **options):
+    return connector(folder, archive=archive, **options)
+
+
+def test_archive_moves_a_file_only_once_the_incoming_state_says_it_is_done(tmp_path):
+    (tmp_path / "a.csv").write_text("id\n1\n2\n3\n")
+    conn = archiving(tmp_path, batch_size=2)
+    _, batches = pull_all(conn)
+    assert (tmp_path / "a.csv").exists()  # read, but the connector cannot know it is committed
+    # A state from the middle of the file: not done, so it stays and the rest is read.
+    rest, _ = pull_all(conn, batches[0].state)
+    assert [r["id"] for r in rest] == ["3"] and (tmp_path / "a.csv").exists()
+    # The committed final state says done with this fingerprint: now it moves, unread.
+    again, after = pull_all(conn, batches[-1].state)
+    assert again == [] and after[-1].state == {"done": {}}
+    assert not (tmp_path / "a.csv").exists()
+    assert (tmp_path / "archive" / "a.csv").read_text() == "id\n1\n2\n3\n"
+    # Archived files are never read again, even by a pattern that reaches into subfolders.
+    deep = FilesConnector(
+        "x",
+        {"path": str(tmp_path)},
+        {
+            "pupils": StreamSpec(
+                "pupils", {"files": "**/*.csv", "format": "csv", "archive": "archive"}
+            )
+        },
+    )
+    assert pull_all(deep)[0] == []
+
+
+def test_archive_leaves_a_file_that_changed_since_it_was_read(tmp_path):
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    conn = archiving(tmp_path)
+    _, batches = pull_all(conn)
+    (tmp_path / "a.csv").write_text("id\n1\n2\n")  # the island rewrote it meanwhile
+    records, _ = pull_all(conn, batches[-1].state)
+    assert [r["id"] for r in records] == ["1", "2"]
+    assert (tmp_path / "a.csv").exists() and not (tmp_path / "archive" / "a.csv").exists()
+
+
+def test_archive_never_overwrites_an_archived_file(tmp_path):
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "a.csv").write_text("yesterday")
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    conn = archiving(tmp_path)
+    pull_all(conn, pull_all(conn)[1][-1].state)
+    assert (tmp_path / "archive" / "a.csv").read_text() == "yesterday"
+    assert (tmp_path / "archive" / "a~2.csv").read_text() == "id\n1\n"
+
+
+@pytest.mark.parametrize("archive", ["/tmp/archive", "../archive", "done/../../x", "."])
+def test_archive_folder_must_be_inside_the_drop(tmp_path, archive):
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    with pytest.raises(FatalSourceError, match="must be a folder inside the drop folder"):
+        pull_all(archiving(tmp_path, archive))
+
+
+def test_an_archive_folder_linking_out_of_the_drop_is_refused(tmp_path):
+    drop, outside = tmp_path / "drop", tmp_path / "outside"
+    drop.mkdir()
+    outside.mkdir()
+    os.symlink(outside, drop / "archive")
+    (drop / "a.csv").write_text("id\n1\n")
+    conn = archiving(drop)
+    with pytest.raises(FatalSourceError, match="leads out of"):
+        pull_all(conn, pull_all(conn)[1][-1].state)
+    assert (drop / "a.csv").exists() and not list(outside.iterdir())
+
+
+def test_sftp_options_on_a_local_folder_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="password, username only apply to sftp:// paths"):
+        FilesConnector("x", {"path": str(tmp_path), "username": "u", "password": "p"}, {})
+
+
+# --- the schemas, as the config loader applies them (STYLE 6) ------------------------------
+
+VALID_SYSTEM_FILES = [
+    "connection: {path: samples/school}\n"
+    "streams: {s: {files: '*.csv', format: csv, encoding: auto, archive: done}}\n",
+    "connection: {path: 'sftp://sftp.example.fi:2222/exports', username: school,\n"
+    "             password: {secret: SCHOOL_SFTP_PASSWORD},\n"
+    "             host_key: 'SHA256:x8cOY1/1d/msLkN6m2kT81s5967Rb3bH4EfKLoi/Gu4'}\n"
+    "streams: {s: {files: '*.xlsx', format: xlsx, sheet: Asiakkaat, header_row: 2}}\n",
+    "connection: {path: 'sftp://h/x', username: u, private_key: {secret: SFTP_KEY},\n"
+    "             known_hosts: config/known_hosts}\n"
+    "streams: {s: {files: '*.xml', format: xml, record_path: lapset/lapsi,\n"
+    "              repeated: [huoltajat/huoltaja]}}\n",
+]
+
+INVALID_SYSTEM_FILES = [
+    (
+        "connection: {path: 'sftp://h/x', username: u, password: hunter2}\nstreams: {}\n",
+        "f.yaml:1:47 connection.password: password is a secret: write {secret: NAME} and set "
+        "NAME in the environment or as an Airflow variable; never the value itself",
+    ),
+    (
+        "connection: {path: 'sftp://h/x', username: u}\nstreams: {}\n",
+        "f.yaml:1:1 connection: an sftp:// drop needs `password` or `private_key` (as secrets)",
+    ),
+    (
+        "connection: {path: 'sftp://h/x', password: {secret: P}}\nstreams: {}\n",
+        "f.yaml:1:1 connection: missing required key 'username'",
+    ),
+    (
+        "connection: {path: /x, host_key: 'ab:cd'}\nstreams: {}\n",
+        "f.yaml:1:24 connection.host_key: 'ab:cd' does not match SHA256:[A-Za-z0-9+/]{43} "
+        "(SHA256: and 43 characters, as ssh-keygen -lf prints it)",
+    ),
+    (
+        "connection: {path: /x}\nstreams: {s: {files: '*.xml', format: xml}}\n",
+        "f.yaml:2:11 streams.s: missing required key 'record_path'",
+    ),
+    (
+        "connection: {path: /x}\nstreams: {s: {files: '*', format: xls}}\n",
+        "f.yaml:2:27 streams.s.format: 'xls' is not one of csv, json, jsonl, xlsx, xml",
+    ),
+    (
+        "connection: {path: /x}\nstreams: {s: {files: '*', format: xlsx, short_rows: pad}}\n",
+        "f.yaml:2:41 streams.s.short_rows: 'pad' is not one of empty, reject",
+    ),
+]
+
+
+def schema_problems(text):
+    doc = parse_yaml(text, "f.yaml")
+    problems = validate(
+        doc, FilesConnector.connection_schema, doc.data["connection"], ("connection",)
+    )
+    for name, options in doc.data["streams"].items():
+        problems += validate(doc, FilesConnector.stream_schema, options, ("streams", name))
+    return [str(p) for p in problems]
+
+
+@pytest.mark.parametrize("text", VALID_SYSTEM_FILES)
+def test_valid_files_connections_and_streams(text):
+    assert schema_problems(text) == []
+
+
+@pytest.mark.parametrize(("text", "error"), INVALID_SYSTEM_FILES)
+def test_invalid_files_connections_and_streams_say_exactly_what_is_wrong(text, error):
+    problems = schema_problems(text)
+    assert problems == [error]
+    assert "hunter2" not in "\n".join(problems)
