@@ -81,19 +81,44 @@ RESOURCES: dict[str, Resource] = {
     "users": Resource(
         "/users/delta",
         (),
-        ("id", "displayName", "givenName", "surname", "mail", "mobilePhone", "businessPhones",
-         "streetAddress", "postalCode", "city", "employeeId", "accountEnabled"),
+        (
+            "id",
+            "displayName",
+            "givenName",
+            "surname",
+            "mail",
+            "mobilePhone",
+            "businessPhones",
+            "streetAddress",
+            "postalCode",
+            "city",
+            "employeeId",
+            "accountEnabled",
+        ),
         "User.Read.All",
-        delta=True, server_select=True, top=True,
+        delta=True,
+        server_select=True,
+        top=True,
     ),
     "contacts": Resource(
         "/users/{user}/contacts",
         ("user",),
-        ("id", "displayName", "givenName", "surname", "emailAddresses", "mobilePhone",
-         "homePhones", "businessPhones", "homeAddress"),
+        (
+            "id",
+            "displayName",
+            "givenName",
+            "surname",
+            "emailAddresses",
+            "mobilePhone",
+            "homePhones",
+            "businessPhones",
+            "homeAddress",
+        ),
         "Contacts.Read",
-        server_select=True, top=True,
-        write_permission="Contacts.ReadWrite", push_key="emailAddresses.0.address",
+        server_select=True,
+        top=True,
+        write_permission="Contacts.ReadWrite",
+        push_key="emailAddresses.0.address",
     ),
     "calendar_events": Resource(
         "/users/{user}/calendarView/delta",
@@ -107,7 +132,8 @@ RESOURCES: dict[str, Resource] = {
         ("business",),
         ("id", "displayName", "emailAddress", "phones", "addresses"),
         "Bookings.Read.All",
-        write_permission="Bookings.ReadWrite.All", push_key="emailAddress",
+        write_permission="Bookings.ReadWrite.All",
+        push_key="emailAddress",
         odata_type="#microsoft.graph.bookingCustomer",
     ),
     "bookings_appointments": Resource(
@@ -119,8 +145,16 @@ RESOURCES: dict[str, Resource] = {
     "planner_tasks": Resource(
         "/planner/plans/{plan}/tasks",
         ("plan",),
-        ("id", "title", "bucketId", "percentComplete", "startDateTime", "dueDateTime",
-         "completedDateTime", "assignments"),
+        (
+            "id",
+            "title",
+            "bucketId",
+            "percentComplete",
+            "startDateTime",
+            "dueDateTime",
+            "completedDateTime",
+            "assignments",
+        ),
         "Tasks.Read.All",
     ),
 }
@@ -163,22 +197,35 @@ class GraphConnector(Connector):
     connection_schema = {
         "type": "object",
         "properties": {
-            "base_url": {"type": "string", "pattern": "^https?://",
-                         "description": f"Graph root (default {DEFAULT_BASE_URL})"},
-            "token_url": {"type": "string", "pattern": "^https?://",
-                          "description": "token endpoint (default from tenant_id)"},
+            "base_url": {
+                "type": "string",
+                "pattern": "^https?://",
+                "description": f"Graph root (default {DEFAULT_BASE_URL})",
+            },
+            "token_url": {
+                "type": "string",
+                "pattern": "^https?://",
+                "description": "token endpoint (default from tenant_id)",
+            },
             "tenant_id": {"type": "string", "minLength": 1},
             "client_id": {"type": "string", "minLength": 1},
             "client_secret": {**_SECRET, "description": "the app registration's secret"},
             "scope": {"type": "string", "description": f"default {DEFAULT_SCOPE}"},
-            "rate": {"type": "number", "exclusiveMinimum": 0,
-                     "description": "at most this many requests a second"},
-            "timeout": {"anyOf": [
-                {"type": "number", "exclusiveMinimum": 0},
-                {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-            ]},
-            "verify": {"type": ["boolean", "string"],
-                       "description": "verify TLS (default true), or a CA bundle file"},
+            "rate": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "at most this many requests a second",
+            },
+            "timeout": {
+                "anyOf": [
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                ]
+            },
+            "verify": {
+                "type": ["boolean", "string"],
+                "description": "verify TLS (default true), or a CA bundle file",
+            },
             "retries": {"type": "integer", "minimum": 0, "maximum": 20},
             "backoff": {"type": "number", "minimum": 0},
             "max_backoff": {"type": "number", "minimum": 0},
@@ -186,14 +233,16 @@ class GraphConnector(Connector):
         "required": ["client_id", "client_secret"],
         "anyOf": [{"required": ["token_url"]}, {"required": ["tenant_id"]}],
         "x-message": "set tenant_id (the public cloud's token endpoint is made from it) "
-                     "or token_url",
+        "or token_url",
         "additionalProperties": False,
     }
     stream_schema = {
         "type": "object",
         "properties": {
-            "resource": {"enum": sorted(RESOURCES),
-                         "description": "what the stream reads (default: the stream's name)"},
+            "resource": {
+                "enum": sorted(RESOURCES),
+                "description": "what the stream reads (default: the stream's name)",
+            },
             "select": {"type": "array", "items": _ID, "minItems": 1, "uniqueItems": True},
             "page_size": {"type": "integer", "minimum": 1, "maximum": 999},
             "user": {**_ID, "description": "user id or userPrincipalName of the mailbox"},
@@ -203,8 +252,11 @@ class GraphConnector(Connector):
             "end": {"type": "string", "format": "date-time"},
             "days_back": {"type": "integer", "minimum": 0},
             "days_ahead": {"type": "integer", "minimum": 1},
-            "push_key": {"type": "string", "minLength": 1,
-                         "description": "dotted path of the client-side key of new records"},
+            "push_key": {
+                "type": "string",
+                "minLength": 1,
+                "description": "dotted path of the client-side key of new records",
+            },
         },
         "additionalProperties": False,
     }
@@ -325,8 +377,12 @@ def _stream_problems(name: str, spec: StreamSpec) -> list[Problem]:
     resource = RESOURCES.get(kind)
     if resource is None:
         known = ", ".join(sorted(RESOURCES))
-        return [Problem(f"unknown Graph resource {kind!r}: set `resource` to one of {known}",
-                        path=f"{where}.resource")]
+        return [
+            Problem(
+                f"unknown Graph resource {kind!r}: set `resource` to one of {known}",
+                path=f"{where}.resource",
+            )
+        ]
     return [
         Problem(f"a {kind} stream needs `{need}`", path=f"{where}.{need}")
         for need in resource.needs
@@ -358,8 +414,10 @@ def _aadsts_verdict(error: SourceError) -> str:
 def _probe_verdict(stream: str, permission: str, error: SourceError) -> str:
     text = str(error)
     if "HTTP 403" in text and permission:
-        return (f"{stream}: missing permission: grant the app the application permission "
-                f"{permission} (with admin consent): {text}")
+        return (
+            f"{stream}: missing permission: grant the app the application permission "
+            f"{permission} (with admin consent): {text}"
+        )
     if isinstance(error, RetriableSourceError):
         return f"{stream}: Graph cannot be reached or is busy: {text}"
     return f"{stream}: {text}"
@@ -383,10 +441,15 @@ def _resyncing(
             fallback = _fallback(current)
             if not _expired(error) or fallback is None:
                 raise
-            log.warning("%s: the stored token is no longer valid (%s); %s (records may come "
-                        "again; landing deduplicates them)", where, _first_line(error),
-                        "replaying the last delta link" if "delta_link" in fallback
-                        else "starting a full round again")
+            log.warning(
+                "%s: the stored token is no longer valid (%s); %s (records may come "
+                "again; landing deduplicates them)",
+                where,
+                _first_line(error),
+                "replaying the last delta link"
+                if "delta_link" in fallback
+                else "starting a full round again",
+            )
             current = fallback
 
 
@@ -439,8 +502,10 @@ class _Reader:
             known.update((r["id"], _fingerprint(r)) for r in records)
             seen.update(_short(r["id"]) for r in records)
             if next_link:
-                after = {"fingerprints": dict(known),
-                         "round": {"next_link": next_link, "seen": sorted(seen)}}
+                after = {
+                    "fingerprints": dict(known),
+                    "round": {"next_link": next_link, "seen": sorted(seen)},
+                }
                 yield Batch(changed, after, rejected=rejected)
                 continue
             gone = sorted(i for i in known if _short(i) not in seen)
@@ -483,15 +548,18 @@ class _Reader:
             response = self.client.request("GET", url, params=params, headers=headers)
             document = parse_json(response, f"GET {redact(url)}")
         if not (isinstance(document, dict) and isinstance(document.get("value"), list)):
-            raise FatalSourceError(f"{self.where}: GET {redact(url)}: the answer has no "
-                                   "`value` list (not a Graph collection)")
+            raise FatalSourceError(
+                f"{self.where}: GET {redact(url)}: the answer has no "
+                "`value` list (not a Graph collection)"
+            )
         return document
 
     def _link(self, page: dict[str, Any], key: str, number: int) -> str:
         link = page.get(key)
         if not isinstance(link, str) or not link:
-            raise FatalSourceError(f"{self.where}: page {number} has neither @odata.nextLink "
-                                   "nor @odata.deltaLink")
+            raise FatalSourceError(
+                f"{self.where}: page {number} has neither @odata.nextLink nor @odata.deltaLink"
+            )
         return self.client.strip_auth_params(link)
 
     def _changes(
@@ -503,8 +571,9 @@ class _Reader:
         for index, item in enumerate(page["value"]):
             if not (isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]):
                 excerpt = orjson.dumps(item).decode()[:200]
-                rejected.append(Rejected("an item without an id", excerpt, f"page {number} "
-                                         f"item {index}"))
+                rejected.append(
+                    Rejected("an item without an id", excerpt, f"page {number} item {index}")
+                )
                 continue
             latest.pop(item["id"], None)
             latest[item["id"]] = item
@@ -539,8 +608,9 @@ class _Writer:
         self.resource = RESOURCES[options["resource"]]
         if self.resource.write_permission is None:
             writable = ", ".join(k for k, r in RESOURCES.items() if r.write_permission)
-            raise FatalSourceError(f"{where}: Graph {options['resource']} are read-only here; "
-                                   f"push accepts {writable}")
+            raise FatalSourceError(
+                f"{where}: Graph {options['resource']} are read-only here; push accepts {writable}"
+            )
         self.collection = self.resource.url(options)
         self.key = str(options.get("push_key") or self.resource.push_key)
 
@@ -553,8 +623,10 @@ class _Writer:
             return
         listed = "; ".join(f"{r.position}: {r.reason}" for r in rejected[:10])
         message = f"{self.where}: Graph refused {len(rejected)} of {len(records)} records: {listed}"
-        if failures and len(failures) == len(rejected) and all(
-            isinstance(f.error, RetriableSourceError) for f in failures
+        if (
+            failures
+            and len(failures) == len(rejected)
+            and all(isinstance(f.error, RetriableSourceError) for f in failures)
         ):
             raise RetriableSourceError(message)
         raise PushRejected(message, rejected)
@@ -573,8 +645,9 @@ class _Writer:
                 write = self._patch(f"{position} (id {source_id})", str(source_id), body)
                 writes[write.url] = write
             elif key:
-                writes[f"new:{key}"] = Write(f"{position} (new)", "POST", self.collection, body,
-                                             key)
+                writes[f"new:{key}"] = Write(
+                    f"{position} (new)", "POST", self.collection, body, key
+                )
             else:
                 reason = f"a new record (no id) needs its key {self.key} to be pushed idempotently"
                 rejected.append(Rejected(reason, "", position))
@@ -591,7 +664,8 @@ class _Writer:
         existing = self._existing()
         return [
             self._patch(w.position, existing[w.key], w.body)
-            if w.method == "POST" and w.key in existing else w
+            if w.method == "POST" and w.key in existing
+            else w
             for w in writes
         ]
 
@@ -618,7 +692,7 @@ class _Writer:
         for attempt in range(self.client.retries + 1):
             retry: list[Failure] = []
             for start in range(0, len(pending), MAX_BATCH_REQUESTS):
-                for failure in self._batch(pending[start:start + MAX_BATCH_REQUESTS]):
+                for failure in self._batch(pending[start : start + MAX_BATCH_REQUESTS]):
                     retriable = isinstance(failure.error, RetriableSourceError)
                     (retry if retriable else final).append(failure)
             if not retry or attempt == self.client.retries:
@@ -631,18 +705,29 @@ class _Writer:
         waits = [getattr(f.error, "retry_after", None) for f in retry]
         asked = max((w for w in waits if w is not None), default=None)
         delay = asked if asked is not None else self.client.backoff * 2**attempt
-        log.warning("%s: %d requests of the $batch were throttled or failed (429/5xx); "
-                    "sending them again in %.2f s",
-                    self.where, len(retry), min(delay, self.client.max_backoff))
+        log.warning(
+            "%s: %d requests of the $batch were throttled or failed (429/5xx); "
+            "sending them again in %.2f s",
+            self.where,
+            len(retry),
+            min(delay, self.client.max_backoff),
+        )
         return min(delay, self.client.max_backoff)
 
     def _batch(self, writes: list[Write]) -> list[Failure]:
         """POST one $batch; the failures among its answers, classified like any response."""
-        payload = {"requests": [
-            {"id": str(i), "method": w.method, "url": w.url, "body": w.body,
-             "headers": {"Content-Type": "application/json"}}
-            for i, w in enumerate(writes)
-        ]}
+        payload = {
+            "requests": [
+                {
+                    "id": str(i),
+                    "method": w.method,
+                    "url": w.url,
+                    "body": w.body,
+                    "headers": {"Content-Type": "application/json"},
+                }
+                for i, w in enumerate(writes)
+            ]
+        }
         response = self.client.request("POST", "$batch", json=payload)
         document = parse_json(response, f"{self.where}: POST $batch")
         answers = {str(a.get("id")): a for a in _answers(document, self.where)}
