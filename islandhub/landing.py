@@ -21,7 +21,7 @@ from islandhub.privacy.masking import mask_text
 from islandhub.resolve.publish import Pending
 from islandhub.store import lease
 from islandhub.store.bulk import insert_rows, member_of, timestamp
-from islandhub.store.db import Store, dumps, now
+from islandhub.store.db import Store, dumps, loads, now
 from islandhub.store.tables import (
     landing,
     quarantine,
@@ -45,8 +45,7 @@ class Item:
     source_id: str
     payload: str
     digest: str
-    values: dict[str, Any] | None  # None: quarantined
-    fields: str | None  # the values as stored (JSON), serialised where the mapping ran
+    fields: str | None  # the mapped values as stored (JSON); None: quarantined
     warnings: str | None  # JSON list, or None when there are none
     reasons: list[str]
 
@@ -109,10 +108,11 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     for source_id, (_record, payload) in latest.items():
         m = mapped.get(source_id)
         item = Item(
-            source_id, payload, content_hash(payload), None, None, None, reasons.get(source_id, [])
+            source_id, payload, content_hash(payload), None, None, reasons.get(source_id, [])
         )
         if m is not None:
-            item.values, item.fields = m.values, dumps(m.values)
+            # Serialised here, in the worker: one string crosses to the writer, not a dict.
+            item.fields = dumps(m.values)
             item.warnings = dumps(m.warnings) if m.warnings else None
         prepared.items.append(item)
     return prepared
@@ -134,7 +134,7 @@ def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> La
         quarantine_rows = [
             (*key, i.source_id, dumps(i.reasons), _excerpt(i.payload), counts.run_id, at)
             for i in changed
-            if i.values is None
+            if i.fields is None
         ]
         quarantine_rows += _unlandable(key, counts.run_id, at, prepared)
         landing_rows = [
@@ -143,7 +143,7 @@ def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> La
                 i.source_id,
                 i.digest,
                 i.payload,
-                "quarantined" if i.values is None else "mapped",
+                "quarantined" if i.fields is None else "mapped",
                 seq,
                 counts.run_id,
                 at,
@@ -153,7 +153,7 @@ def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> La
         mapped_rows = [
             (*key, i.source_id, i.fields, i.warnings, counts.run_id, at)
             for i in changed
-            if i.values is not None
+            if i.fields is not None
         ]
         insert_rows(conn, landing, LANDING_COLUMNS, landing_rows, upsert_on=SOURCE_KEY)
         insert_rows(conn, source_records, SOURCE_RECORD_COLUMNS, mapped_rows, upsert_on=SOURCE_KEY)
@@ -164,7 +164,7 @@ def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> La
             [
                 i.source_id
                 for i in changed
-                if i.values is not None and before.get(i.source_id, ("", ""))[1] == "quarantined"
+                if i.fields is not None and before.get(i.source_id, ("", ""))[1] == "quarantined"
             ],
         )
         last_seq = landed_seq + len(landing_rows)
@@ -179,9 +179,9 @@ def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> La
         conn.execute(runs.update().where(runs.c.run_id == counts.run_id).values(**counters(counts)))
     observed = stamp.isoformat()
     pending = [
-        Pending(i.source_id, i.values, observed, counts.run_id, seq)
+        Pending(i.source_id, loads(i.fields), observed, counts.run_id, seq)
         for seq, i in enumerate(changed, start=landed_seq + 1)
-        if i.values is not None
+        if i.fields is not None
     ]
     pending += [Pending(sid, None, observed, counts.run_id, seq) for sid, seq in deleted]
     return Landed(landed_seq, last_seq, pending)
