@@ -327,6 +327,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
+def workers_peak_rss_mb() -> float:
+    """The largest peak RSS in MB among this process's finished children (0 without any)."""
+    import resource
+
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / scale
+
+
 def _clock() -> float:
     return time.perf_counter()
 

@@ -25,7 +25,7 @@ from islandhub.extract import prepared_batches, worth_a_worker
 from islandhub.ids import uuid7
 from islandhub.landing import Landed, counters, land, sequence
 from islandhub.privacy.masking import mask_text
-from islandhub.resolve.publish import pending_records, publish
+from islandhub.resolve.publish import Pending, pending_records, publish
 from islandhub.store import lease
 from islandhub.store.db import Store, now
 from islandhub.store.tables import runs, sync_state
@@ -250,43 +250,38 @@ def _publish_landed(project: Project, store: Store, result: StreamResult, landed
         landed_seq, published_seq = sequence(conn, result.system, result.stream)
         in_step = (published_seq, landed_seq) == (landed.after_seq, landed.last_seq)
         if in_step:
-            if landed.pending:
-                priority = project.hub.priority
-                publish(conn, result.system, result.stream, landed.pending, priority, result.run_id)
-                result.published += len(landed.pending)
-                conn.execute(
-                    runs.update().where(runs.c.run_id == result.run_id).values(**counters(result))
-                )
-            _set_published(conn, result, landed.last_seq)
+            _publish_chunk(conn, project, result, landed.pending, landed.last_seq)
     if not in_step:
         _publish_pending(project, store, result, _quiet)
-
-
-def _set_published(conn: Connection, result: StreamResult, seq: int) -> None:
-    conn.execute(
-        sync_state.update()
-        .where(sync_state.c.system == result.system, sync_state.c.stream == result.stream)
-        .values(published_seq=seq)
-    )
 
 
 def _publish_pending(
     project: Project, store: Store, result: StreamResult, progress: Progress
 ) -> None:
-    """Resolve and publish every mapped record of the stream, a chunk per transaction."""
-    priority = project.hub.priority
+    """Resolve and publish every landed record of the stream, a chunk per transaction."""
     while True:
         with store.begin() as conn:
             landed_seq, published_seq = sequence(conn, result.system, result.stream)
             if published_seq >= landed_seq:
                 return
             pending = pending_records(conn, result.system, result.stream, published_seq)
-            if pending:
-                publish(conn, result.system, result.stream, pending, priority, result.run_id)
-                result.published += len(pending)
-                conn.execute(
-                    runs.update().where(runs.c.run_id == result.run_id).values(**counters(result))
-                )
             # Done up to the last record read; quarantined records have nothing to publish.
-            _set_published(conn, result, pending[-1].seq if pending else landed_seq)
+            _publish_chunk(
+                conn, project, result, pending, pending[-1].seq if pending else landed_seq
+            )
         progress("published", result.as_dict())
+
+
+def _publish_chunk(
+    conn: Connection, project: Project, result: StreamResult, pending: list[Pending], up_to: int
+) -> None:
+    """Publish `pending` and move the stream's published_seq to `up_to`, in `conn`'s transaction."""
+    if pending:
+        publish(conn, result.system, result.stream, pending, project.hub.priority, result.run_id)
+        result.published += len(pending)
+        conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**counters(result)))
+    conn.execute(
+        sync_state.update()
+        .where(sync_state.c.system == result.system, sync_state.c.stream == result.stream)
+        .values(published_seq=up_to)
+    )
