@@ -130,6 +130,18 @@ def load_project(root: Path, *, environ: Environ | None = None) -> Project:
     return Project(loader.root, hub, systems)
 
 
+def load_system_file(root: Path, system: str) -> SystemConfig:
+    """Load and validate one island's system file (and its mappings) without the others."""
+    loader = _ProjectLoader(Path(root).resolve())
+    path = loader.root / "config" / "systems" / f"{system}.yaml"
+    if not path.is_file():
+        raise ConfigError([Problem("no such file", file=loader.display(path))])
+    loaded = loader.system(path)
+    if loader.problems or loaded is None:
+        raise ConfigError(_sorted(loader.problems))
+    return loaded
+
+
 def load_mapping_file(path: str | Path, root: Path | None = None) -> Mapping:
     """Load and validate one mapping file alone (`islandhub mapping check FILE`).
 

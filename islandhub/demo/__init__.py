@@ -1,0 +1,1 @@
+"""The demo archipelago: a synthetic bilingual municipality and its simulated islands."""
