@@ -83,10 +83,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _pg_schema_url(base)
 
 
+SAMPLE_PROJECT = REPO / "tests" / "fixtures" / "sample_project"
+
+
 @pytest.fixture
 def sample_project(tmp_path: Path) -> Path:
-    """A copy of the repository's sample project (config, mappings, sample islands)."""
+    """A copy of the small sample project: two overlapping file islands (register, school)."""
     root = tmp_path / "project"
     for folder in ("config", "mappings", "samples"):
-        shutil.copytree(REPO / folder, root / folder)
+        shutil.copytree(SAMPLE_PROJECT / folder, root / folder)
     return root
