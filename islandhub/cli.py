@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--json", action="store_true")
 
+    demo = commands.add_parser(
+        "demo", help="the demo archipelago: generate, serve, sync all, sum up"
+    )
+    demo.add_argument("action", nargs="?", choices=["serve"], help="serve: start the islands only")
+    demo.add_argument("--residents", type=int, default=22_600, help="residents to generate")
+    demo.add_argument("--seed", type=int, default=753)
+    demo.add_argument("--workdir", type=Path, help="where the islands' files and the demo store go")
+    demo.add_argument("--json", action="store_true")
+
     status = commands.add_parser(
         "status", help="islands, streams, last runs, quarantine, residents"
     )
@@ -496,7 +505,43 @@ def _new_island(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`islandhub demo [serve]`."""
+    from islandhub.config import find_project
+    from islandhub.demo.runner import run_demo, serve
+
+    if args.residents < 1:
+        raise ConfigError("--residents must be at least 1")
+    root = find_project(args.project)
+    say = (lambda _text: None) if args.json else (lambda text: err.print(text, markup=False))
+    if args.action == "serve":
+        serve(root, residents=args.residents, seed=args.seed, workdir=args.workdir, say=say)
+        return 0
+    summary = run_demo(
+        root, residents=args.residents, seed=args.seed, workdir=args.workdir, say=say
+    )
+    failed = [i for i in summary["islands"] if i["status"] != "succeeded"]
+    if args.json:
+        _print_json(summary)
+        return 1 if failed else 0
+    table = Table("island", "what", "status", "pulled", "mapped", "quarantined")
+    for island in summary["islands"]:
+        counts = (f"{island[k]:,}" for k in ("pulled", "mapped", "quarantined"))
+        table.add_row(island["system"], island["title"], island["status"], *counts)
+    _emit(table)
+    scores = ("precision", "recall", "f1")
+    accuracy = ", ".join(f"{k} {summary[k]:.4f}" for k in scores if summary.get(k) is not None)
+    _emit(
+        f"islands {len(summary['islands'])}, records pulled {summary['records_pulled']:,}, "
+        f"residents {summary['residents']:,}, quarantined {summary['quarantined']:,}"
+        + (f"; against the ground truth: {accuracy}" if accuracy else "")
+    )
+    _emit(f"ground truth: {summary['truth']}; store: {summary['store']}; {summary['seconds']} s")
+    return 1 if failed else 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
     "sync": cmd_sync,
     "status": cmd_status,
     "check": cmd_check,
