@@ -63,9 +63,9 @@ class DemoIsland(ABC):
 class HttpIsland(DemoIsland):
     """An island served over HTTP on 127.0.0.1 by a handler class of its own."""
 
+    @abstractmethod
     def handler(self) -> type[BaseHTTPRequestHandler]:
         """The request handler class; it reaches the island as `self.server.island`."""
-        raise NotImplementedError
 
     def start(self, port: int | None = None) -> None:  # noqa: D102
         server = ThreadingHTTPServer(("127.0.0.1", port or 0), self.handler())
