@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--json", action="store_true")
 
+    evaluate = commands.add_parser("evaluate", help="score resolution against a ground truth CSV")
+    evaluate.add_argument(
+        "--truth",
+        required=True,
+        metavar="FILE.csv",
+        help="columns system,stream,source_id,entity_id",
+    )
+    evaluate.add_argument("--json", action="store_true")
+
     demo = commands.add_parser(
         "demo", help="the demo archipelago: generate, serve, sync all, sum up"
     )
@@ -505,6 +514,19 @@ def _new_island(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`islandhub evaluate --truth FILE.csv`."""
+    from islandhub.resolve.evaluate import evaluate, format_report
+
+    project = _project(args)
+    result = evaluate(_store(project), Path(args.truth))
+    if args.json:
+        _print_json(result)
+    else:
+        _emit(format_report(result))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """`islandhub demo [serve]`."""
     from islandhub.config import find_project
@@ -542,6 +564,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
+    "evaluate": cmd_evaluate,
     "sync": cmd_sync,
     "status": cmd_status,
     "check": cmd_check,

@@ -27,6 +27,7 @@ from islandhub.demo.model import Population, TruthRow
 from islandhub.demo.population import generate
 from islandhub.demo.sync import sync_island
 from islandhub.errors import RunFailed
+from islandhub.resolve.evaluate import evaluate
 from islandhub.store import Store, open_store
 from islandhub.store.tables import quarantine
 from islandhub.store.tables import residents as resident_table
@@ -154,10 +155,6 @@ def write_truth(rows: list[TruthRow], path: Path) -> None:
 
 
 def _accuracy(store: Store, truth_path: Path) -> dict[str, Any]:
-    try:
-        from islandhub.resolve.evaluate import evaluate
-    except ImportError:  # evaluation arrives with the resolution work
-        return {}
     return evaluate(store, truth_path)
 
 

@@ -1,0 +1,211 @@
+"""Water utility billing: a nightly XLSX export of customers, persons and companies mixed."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+from islandhub.demo.islands.base import DemoIsland
+from islandhub.demo.model import Address, Person, Population
+from islandhub.demo.population import organisations
+
+STREAM = "customers"
+SHEET = "Asiakkaat"
+HEADER = (
+    "asiakasnumero",
+    "asiakastyyppi",  # H = henkilö (person), Y = yritys (company or housing company)
+    "tunnus",  # HETU of a person (when known), Y-tunnus of a company
+    "nimi",  # persons "FAMILY Given Names", companies their registered name
+    "katuosoite",
+    "postinumero",
+    "postitoimipaikka",
+    "puhelin",
+    "sahkoposti",
+    "kieli",  # language of service: suomi | ruotsi
+)
+COTTAGE = Address("Kesäpolku 3", "Sommarstigen 3", "01190", "BOX", "BOX")
+
+
+# --- noise shared by the islands of this group (billing, sports, crm, m365) -------------------
+
+ASCII_FOLD = str.maketrans({"ä": "a", "ö": "o", "å": "a", "Ä": "A", "Ö": "O", "Å": "A", "é": "e"})
+
+
+def typo(text: str, rng: random.Random) -> str:
+    """The text with one slip of the keyboard: two letters swapped, one dropped or doubled."""
+    if len(text) < 4:
+        return text
+    at = rng.randrange(1, len(text) - 2)
+    kind = rng.choice(("swap", "drop", "double"))
+    if kind == "swap":
+        return text[:at] + text[at + 1] + text[at] + text[at + 2 :]
+    if kind == "drop":
+        return text[:at] + text[at + 1 :]
+    return text[:at] + text[at] + text[at:]
+
+
+def maybe_typo(text: str, rng: random.Random, rate: float = 0.015) -> str:
+    """A typo in about `rate` of the texts."""
+    return typo(text, rng) if rng.random() < rate else text
+
+
+def phone_variant(e164: str, rng: random.Random) -> str:
+    """A Finnish mobile number as people type it: spaces, dashes, a leading 0 or +358."""
+    if not e164.startswith("+358"):
+        return e164  # a foreign number stays as the register has it
+    national = "0" + e164.removeprefix("+358")
+    return rng.choice(
+        (
+            e164,
+            f"+358 {e164[4:6]} {e164[6:]}",
+            f"{national[:3]} {national[3:6]} {national[6:]}",
+            f"{national[:3]}-{national[3:]}",
+            national,
+            f"+358 ({national[1:3]}) {national[3:]}",
+        )
+    )
+
+
+def messy_email(email: str, rng: random.Random) -> str:
+    """An email address typed by hand: mixed case, stray spaces around it."""
+    local, _, domain = email.partition("@")
+    if rng.random() < 0.5:
+        local = ".".join(part.capitalize() for part in local.split("."))
+    if rng.random() < 0.3:
+        domain = domain.upper()
+    pad = rng.choice(("", "", " ", "  "))
+    return f"{pad}{local}@{domain}{rng.choice(('', ' '))}"
+
+
+def called(person: Person, rng: random.Random, rate: float = 0.3) -> str:
+    """What a person goes by in an informal system: a nickname sometimes, else the first name."""
+    if person.nickname and rng.random() < rate:
+        return person.nickname
+    return person.first_name
+
+
+def ascii_name(text: str) -> str:
+    """A name as it appears in an email address: lower case, no diacritics or spaces."""
+    return text.translate(ASCII_FOLD).lower().replace(" ", "-")
+
+
+def adults(population: Population, age: int = 18) -> list[Person]:
+    """Living people at least `age` years old on the population's day."""
+    return [p for p in population.living() if p.age_on(population.today) >= age]
+
+
+# --- the island ---------------------------------------------------------------------------------
+
+
+class BillingIsland(DemoIsland):
+    """Water billing's customer register, exported nightly as one XLSX workbook."""
+
+    system = "billing"
+    title = "water utility billing: XLSX export, persons and companies (Y-tunnus) mixed"
+
+    def __init__(self, population: Population, workdir: Path, seed: int) -> None:
+        super().__init__(population, workdir, seed)
+        self._last_number = 100_000
+        self.emitted = 0  # rows written
+        self.companies: list[int] = []  # customer numbers of company rows (quarantined)
+
+    def prepare(self) -> None:
+        """Write `asiakkaat_<date>.xlsx` into the island's folder (renamed when complete)."""
+        rows = self._person_rows() + self._company_rows()
+        self.rng.shuffle(rows)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        name = f"asiakkaat_{self.population.today:%Y-%m-%d}.xlsx"
+        partial = self.workdir / f"{name}.part"
+        self._write(rows, partial)
+        partial.replace(self.workdir / name)
+        self.emitted = len(rows)
+        self.companies = [row[0] for row in rows if row[1] == "Y"]
+
+    def connection(self) -> dict[str, Any]:
+        """The drop folder."""
+        return {"path": str(self.workdir)}
+
+    def _write(self, rows: list[tuple[Any, ...]], path: Path) -> None:
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = SHEET
+        sheet.append([f"Sipoon Vesi – asiakasrekisteri {self.population.today:%d.%m.%Y}"])
+        sheet.append(list(HEADER))
+        for row in rows:
+            sheet.append(list(row))
+        book.save(path)
+
+    def _customer_number(self) -> int:
+        self._last_number += self.rng.randint(1, 7)
+        return self._last_number
+
+    def _person_rows(self) -> list[tuple[Any, ...]]:
+        """One bill payer for about 55 % of households; a few with a second property."""
+        households: dict[str, Person] = {}
+        for person in sorted(adults(self.population), key=lambda p: p.birth_date):
+            households.setdefault(person.household_id, person)  # the eldest adult pays
+        rows = []
+        for person in households.values():
+            if self.rng.random() < 0.55:
+                rows.append(self._person_row(person, self._home(person)))
+                if self.rng.random() < 0.03:  # a summer cottage: a second customer number
+                    rows.append(self._person_row(person, COTTAGE))
+        return rows
+
+    def _home(self, person: Person) -> Address:
+        if person.former_address and self.rng.random() < 0.3:
+            return person.former_address  # the move never reached billing
+        return person.address
+
+    def _person_row(self, person: Person, address: Address) -> tuple[Any, ...]:
+        number = self._customer_number()
+        self.add_truth(STREAM, str(number), person.person_id)
+        family = person.family_name
+        if person.former_family_name and self.rng.random() < 0.6:
+            family = person.former_family_name  # married since the contract was signed
+        swedish = person.language == "sv"
+        return (
+            number,
+            "H",
+            person.hetu if self.rng.random() < 0.6 else None,
+            maybe_typo(f"{family.upper()} {person.given_names}", self.rng),
+            address.street_sv if swedish and self.rng.random() < 0.5 else address.street_fi,
+            self._postal_code(address.postal_code),
+            address.post_office_sv if swedish else address.post_office_fi,
+            phone_variant(person.phone, self.rng) if person.phone else None,
+            messy_email(person.email, self.rng) if person.email else None,
+            "ruotsi" if swedish else "suomi",
+        )
+
+    def _postal_code(self, code: str) -> Any:
+        """Half the codes were typed into Excel as numbers: 04130 became 4130."""
+        return int(code) if self.rng.random() < 0.5 else code
+
+    def _company_rows(self) -> list[tuple[Any, ...]]:
+        """Companies and associations with a water connection: about one row in twelve."""
+        known = organisations(self.population.seed)
+        count = min(len(known), max(3, len(self.population.people) // 60))
+        rows = []
+        for index, company in enumerate(self.rng.sample(known, count)):
+            number = self._customer_number()
+            self.add_truth(STREAM, str(number), company.org_id)
+            address = company.address
+            rows.append(
+                (
+                    number,
+                    "Y",
+                    company.ytunnus,
+                    company.name,
+                    address.street_fi,
+                    self._postal_code(address.postal_code),
+                    address.post_office_fi,
+                    f"09 {self.rng.randint(100, 999)} {self.rng.randint(1000, 9999)}",
+                    f"laskutus{index}@yritys{index}.example.fi",
+                    "suomi",
+                )
+            )
+        return rows
