@@ -17,8 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/islandhub --project tests/fixtures/sample_project sync --all
-	$(BIN)/islandhub --project tests/fixtures/sample_project resident list --limit 50 --purpose "demo: show the golden records"
+	$(BIN)/islandhub demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
