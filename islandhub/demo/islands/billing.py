@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from openpyxl import Workbook
 
 from islandhub.demo.islands.base import DemoIsland
 from islandhub.demo.model import Address, Person, Population
+from islandhub.demo.noise import adults, format_phone, maybe_typo, messy_email
 from islandhub.demo.population import organisations
 
 STREAM = "customers"
@@ -27,74 +27,6 @@ HEADER = (
     "kieli",  # language of service: suomi | ruotsi
 )
 COTTAGE = Address("Kesäpolku 3", "Sommarstigen 3", "01190", "BOX", "BOX")
-
-
-# --- noise shared by the islands of this group (billing, sports, crm, m365) -------------------
-
-ASCII_FOLD = str.maketrans({"ä": "a", "ö": "o", "å": "a", "Ä": "A", "Ö": "O", "Å": "A", "é": "e"})
-
-
-def typo(text: str, rng: random.Random) -> str:
-    """The text with one slip of the keyboard: two letters swapped, one dropped or doubled."""
-    if len(text) < 4:
-        return text
-    at = rng.randrange(1, len(text) - 2)
-    kind = rng.choice(("swap", "drop", "double"))
-    if kind == "swap":
-        return text[:at] + text[at + 1] + text[at] + text[at + 2 :]
-    if kind == "drop":
-        return text[:at] + text[at + 1 :]
-    return text[:at] + text[at] + text[at:]
-
-
-def maybe_typo(text: str, rng: random.Random, rate: float = 0.015) -> str:
-    """A typo in about `rate` of the texts."""
-    return typo(text, rng) if rng.random() < rate else text
-
-
-def phone_variant(e164: str, rng: random.Random) -> str:
-    """A Finnish mobile number as people type it: spaces, dashes, a leading 0 or +358."""
-    if not e164.startswith("+358"):
-        return e164  # a foreign number stays as the register has it
-    national = "0" + e164.removeprefix("+358")
-    return rng.choice(
-        (
-            e164,
-            f"+358 {e164[4:6]} {e164[6:]}",
-            f"{national[:3]} {national[3:6]} {national[6:]}",
-            f"{national[:3]}-{national[3:]}",
-            national,
-            f"+358 ({national[1:3]}) {national[3:]}",
-        )
-    )
-
-
-def messy_email(email: str, rng: random.Random) -> str:
-    """An email address typed by hand: mixed case, stray spaces around it."""
-    local, _, domain = email.partition("@")
-    if rng.random() < 0.5:
-        local = ".".join(part.capitalize() for part in local.split("."))
-    if rng.random() < 0.3:
-        domain = domain.upper()
-    pad = rng.choice(("", "", " ", "  "))
-    return f"{pad}{local}@{domain}{rng.choice(('', ' '))}"
-
-
-def called(person: Person, rng: random.Random, rate: float = 0.3) -> str:
-    """What a person goes by in an informal system: a nickname sometimes, else the first name."""
-    if person.nickname and rng.random() < rate:
-        return person.nickname
-    return person.first_name
-
-
-def ascii_name(text: str) -> str:
-    """A name as it appears in an email address: lower case, no diacritics or spaces."""
-    return text.translate(ASCII_FOLD).lower().replace(" ", "-")
-
-
-def adults(population: Population, age: int = 18) -> list[Person]:
-    """Living people at least `age` years old on the population's day."""
-    return [p for p in population.living() if p.age_on(population.today) >= age]
 
 
 # --- the island ---------------------------------------------------------------------------------
@@ -176,7 +108,7 @@ class BillingIsland(DemoIsland):
             address.street_sv if swedish and self.rng.random() < 0.5 else address.street_fi,
             self._postal_code(address.postal_code),
             address.post_office_sv if swedish else address.post_office_fi,
-            phone_variant(person.phone, self.rng) if person.phone else None,
+            format_phone(person.phone, self.rng) if person.phone else None,
             messy_email(person.email, self.rng) if person.email else None,
             "ruotsi" if swedish else "suomi",
         )

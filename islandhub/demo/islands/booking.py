@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 
 from islandhub.demo.islands.base import HttpIsland
-from islandhub.demo.islands.case_management import Noise, adults, ascii_fold
 from islandhub.demo.model import Person
+from islandhub.demo.noise import Noise, adults, ascii_name
 
 TOKEN = "demo-booking-token-5d1e9a"
 MAX_PAGE = 500
@@ -49,7 +49,7 @@ class Booking(HttpIsland):
         self.noise = Noise(self.rng)
         self.companies = [(name, ytunnus(1234560 + 97 * i)) for i, name in enumerate(COMPANIES)]
         self.reservations: list[dict[str, Any]] = []
-        for person in adults(self.population.people, self.population.today):
+        for person in adults(self.population):
             if self.noise.chance(0.10):
                 company = self.rng.choice(self.companies) if self.noise.chance(0.1) else None
                 for _ in range(self.rng.choice((1, 1, 1, 1, 2, 3, 4))):
@@ -75,7 +75,7 @@ class Booking(HttpIsland):
             "state": self.rng.choice(STATES),
             "reserver_name": self._name(person),
             "reserver_email_address": self._email(person, company),
-            "reserver_phone_number": noise.phone(person.phone),
+            "reserver_phone_number": noise.phone(person),
             "reserver_address_street": noise.street(person, address),
             "reserver_address_zip": address.postal_code,
             "reserver_address_city": address.post_office_fi,
@@ -101,8 +101,8 @@ class Booking(HttpIsland):
 
     def _email(self, person: Person, company: tuple[str, str] | None) -> str | None:
         if company:
-            domain = ascii_fold(company[0].rsplit(" ", 1)[0]) + ".fi"
-            return f"{ascii_fold(person.first_name)}.{ascii_fold(person.family_name)}@{domain}"
+            domain = ascii_name(company[0].rsplit(" ", 1)[0]) + ".fi"
+            return f"{ascii_name(person.first_name)}.{ascii_name(person.family_name)}@{domain}"
         return self.noise.email(person, family_share=0.15)
 
     @property

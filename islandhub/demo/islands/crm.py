@@ -10,14 +10,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from islandhub.demo.islands.base import HttpIsland
-from islandhub.demo.islands.billing import (
+from islandhub.demo.model import Person
+from islandhub.demo.noise import (
     adults,
     called,
+    format_phone,
     maybe_typo,
     messy_email,
-    phone_variant,
 )
-from islandhub.demo.model import Person
 
 STREAM = "contacts"
 API = "/api/contacts"
@@ -93,7 +93,7 @@ class CrmIsland(HttpIsland):
             "first_name": maybe_typo(called(person, self.rng), self.rng),
             "last_name": maybe_typo(self._family(person), self.rng),
             "email": self._email(person),
-            "phone": phone_variant(person.phone, self.rng) if person.phone else None,
+            "phone": format_phone(person.phone, self.rng) if person.phone else None,
             "preferred_language": person.language if person.language in ("fi", "sv") else "en",
             # Strong authentication (Suomi.fi) hands the portal the national id.
             "national_id": person.hetu if strong else None,

@@ -7,7 +7,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from islandhub.demo.islands.base import DemoIsland
-from islandhub.demo.islands.school import (
+from islandhub.demo.model import Person, Population
+from islandhub.demo.noise import (
     address_seen,
     aged,
     break_hetu,
@@ -20,7 +21,6 @@ from islandhub.demo.islands.school import (
     post_office,
     street,
 )
-from islandhub.demo.model import Person, Population
 
 LANGUAGE_CODES = {"fi": "1", "sv": "2"}  # everything else is 3, "other"
 UNITS = ("Päiväkoti Satakieli", "Daghemmet Solstrålen", "Päiväkoti Metsätähti", "Daghemmet Ekorren")

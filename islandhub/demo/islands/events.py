@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from islandhub.demo.islands.base import HttpIsland
 from islandhub.demo.islands.booking import JsonHandler, count_pages
-from islandhub.demo.islands.case_management import Noise
 from islandhub.demo.model import Person
+from islandhub.demo.noise import Noise
 
 API_KEY = "demo-events-key-0c7f3b"
 CHILD_AGE = 15  # younger ones are signed up by a guardian, with the guardian's contacts
@@ -85,7 +85,7 @@ class Events(HttpIsland):
             "first_name": noise.given(person),
             "last_name": noise.family(person),
             "email": noise.email(contact, family_share=0.2) if contact else None,
-            "phone_number": noise.phone(contact.phone) if contact else None,
+            "phone_number": noise.phone(contact) if contact else None,
             "street_address": noise.street(person, address),
             "zipcode": address.postal_code,
             "city": noise.post_office(person, address),

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from islandhub.demo.islands.base import HttpIsland
 from islandhub.demo.islands.library import HELSINKI, JsonHandler, parse_time
-from islandhub.demo.islands.school import (
+from islandhub.demo.model import Person, Population
+from islandhub.demo.noise import (
     aged,
     email_seen,
     family_name_seen,
@@ -19,7 +20,6 @@ from islandhub.demo.islands.school import (
     phone_seen,
     street,
 )
-from islandhub.demo.model import Person, Population
 
 API_KEY = "demo-open311-key-753"
 SERVICES = (

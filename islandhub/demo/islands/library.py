@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from islandhub.demo.islands.base import HttpIsland
-from islandhub.demo.islands.school import (
+from islandhub.demo.model import Person, Population
+from islandhub.demo.noise import (
     address_seen,
     email_seen,
     family_name_seen,
@@ -24,7 +25,6 @@ from islandhub.demo.islands.school import (
     post_office,
     street,
 )
-from islandhub.demo.model import Person, Population
 
 TOKEN = "demo-koha-token-753"
 HELSINKI = ZoneInfo("Europe/Helsinki")

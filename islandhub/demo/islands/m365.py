@@ -15,15 +15,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from islandhub.demo.islands.base import HttpIsland
-from islandhub.demo.islands.billing import (
+from islandhub.demo.model import Address, Person
+from islandhub.demo.noise import (
     adults,
     ascii_name,
     called,
+    format_phone,
     maybe_typo,
     messy_email,
-    phone_variant,
 )
-from islandhub.demo.model import Address, Person
 
 VERSION = "/v1.0"
 TENANT = "sipoo-demo"
@@ -143,7 +143,7 @@ class M365Island(HttpIsland):
             "id": user_id,
             "displayName": maybe_typo(self._display_name(given, person.family_name), self.rng),
             "givenName": given,
-            "surname": maybe_typo(person.family_name, self.rng, rate=0.01),
+            "surname": maybe_typo(person.family_name, self.rng, p=0.01),
             "mail": self._mail(person),
             "mobilePhone": self._mobile(person),
             "businessPhones": [] if official else [SWITCHBOARD],
@@ -177,7 +177,7 @@ class M365Island(HttpIsland):
     def _mobile(self, person: Person) -> str | None:
         if person.phone is None:
             return None
-        return phone_variant(person.phone, self.rng)
+        return format_phone(person.phone, self.rng)
 
     def _home(self, person: Person) -> Address:
         if person.former_address and self.rng.random() < 0.2:
@@ -209,7 +209,7 @@ class M365Island(HttpIsland):
         self.add_truth("bookings_customers", customer_id, person.person_id)
 
     def _phone_entry(self, e164: str) -> dict[str, str]:
-        return {"number": phone_variant(e164, self.rng), "type": "mobile"}
+        return {"number": format_phone(e164, self.rng), "type": "mobile"}
 
     def churn(self, changed: int = 2, removed: int = 1) -> tuple[list[str], list[str]]:
         """Change some users' phones and remove others; (changed ids, removed ids)."""

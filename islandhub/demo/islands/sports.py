@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from islandhub.demo.islands.base import HttpIsland
-from islandhub.demo.islands.billing import adults, called, maybe_typo, messy_email
 from islandhub.demo.model import Person
+from islandhub.demo.noise import adults, called, maybe_typo, messy_email
 
 STREAM = "bookings"
 FEED_PATH = "/calendar/sports-halls.ics"
