@@ -144,19 +144,57 @@ def sync_stream(
     stream: StreamConfig,
     *,
     full_refresh: bool = False,
+    publish: bool = True,
     progress: Progress = _quiet,
 ) -> StreamResult:
-    """Run one stream end to end. Raises RunFailed (after recording it) if the source fails."""
+    """Run one stream end to end. Raises RunFailed (after recording it) if the source fails.
+
+    With `publish=False` the run stops after landing and mapping (an orchestrator publishes
+    in a task of its own with `publish_stream`).
+    """
     result = StreamResult(system.system, stream.name, uuid7())
     try:
         held = lease.acquire(store, system.system, stream.name, result.run_id)
     except lease.StreamBusy as exc:
         result.status, result.error = "busy", str(exc)
         return result
+    options = _Options(full_refresh, publish, progress)
     try:
-        return _run(project, store, connector, stream, result, held, full_refresh, progress)
+        return _run(project, store, connector, stream, result, held, options)
     finally:
         lease.release(store, held)
+
+
+def publish_stream(
+    project: Project, store: Store, system: str, stream: str, *, progress: Progress = _quiet
+) -> StreamResult:
+    """Resolve and publish whatever a stream has landed but not yet published (its own run)."""
+    result = StreamResult(system, stream, uuid7())
+    try:
+        held = lease.acquire(store, system, stream, result.run_id)
+    except lease.StreamBusy as exc:
+        result.status, result.error = "busy", str(exc)
+        return result
+    try:
+        _start_run(store, result, kind="publish")
+        try:
+            _publish_pending(project, store, result, progress)
+        except BaseException as exc:
+            result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
+            _finish_run(store, result)
+            raise
+        result.status = "succeeded"
+        _finish_run(store, result)
+        return result
+    finally:
+        lease.release(store, held)
+
+
+@dataclass(frozen=True)
+class _Options:
+    full_refresh: bool
+    publish: bool
+    progress: Progress
 
 
 def _run(
@@ -166,15 +204,15 @@ def _run(
     stream: StreamConfig,
     result: StreamResult,
     held: lease.Lease,
-    full_refresh: bool,
-    progress: Progress,
+    options: _Options,
 ) -> StreamResult:
-    system_id = result.system
+    system_id, progress = result.system, options.progress
     _start_run(store, result)
     progress("start", {"system": system_id, "stream": stream.name, "run_id": result.run_id})
     try:
-        _publish_pending(project, store, result, progress)
-        state = None if full_refresh else _load_state(store, system_id, stream.name)
+        if options.publish:
+            _publish_pending(project, store, result, progress)
+        state = None if options.full_refresh else _load_state(store, system_id, stream.name)
         batches = prepared_batches(
             connector, stream.name, state, stream.mapping, parallel=worth_a_worker()
         )
@@ -184,9 +222,11 @@ def _run(
             landed = land(store, result, prepared, held)
             state = prepared.state
             progress("landed", result.as_dict())
-            _publish_landed(project, store, result, landed)
-            progress("published", result.as_dict())
-        _publish_pending(project, store, result, progress)
+            if options.publish:
+                _publish_landed(project, store, result, landed)
+                progress("published", result.as_dict())
+        if options.publish:
+            _publish_pending(project, store, result, progress)
     except SourceError as exc:
         result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
         _finish_run(store, result)
@@ -201,14 +241,14 @@ def _run(
     return result
 
 
-def _start_run(store: Store, result: StreamResult) -> None:
+def _start_run(store: Store, result: StreamResult, kind: str = "sync") -> None:
     with store.begin() as conn:
         conn.execute(
             runs.insert().values(
                 run_id=result.run_id,
                 system=result.system,
                 stream=result.stream,
-                kind="sync",
+                kind=kind,
                 status="running",
                 started_at=now(),
                 pulled=0,

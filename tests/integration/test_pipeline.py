@@ -250,3 +250,26 @@ def test_a_record_deleted_in_its_island_leaves_the_golden_record(
             ).scalar_one()
             == 1
         )
+
+
+def test_landing_and_publishing_can_run_as_separate_steps(sample_project, store_url, monkeypatch):
+    from islandhub.pipeline import make_connector, publish_stream, sync_stream
+
+    project, store = load(sample_project, store_url, monkeypatch)
+    system = project.systems["population"]
+    landed = sync_stream(
+        project,
+        store,
+        make_connector(project, system),
+        system,
+        system.streams["persons"],
+        publish=False,
+    )
+    assert (landed.mapped, landed.published) == (8, 0)
+    assert golden(store, ELSA) is None  # landed and mapped, not yet a resident
+    published = publish_stream(project, store, "population", "persons")
+    assert (published.status, published.published) == ("succeeded", 8)
+    assert golden(store, ELSA)["record"]["given_name"] == "Elsa"
+    with store.connect() as conn:
+        kinds = sorted(conn.execute(sa.select(runs.c.kind)).scalars())
+    assert kinds == ["publish", "sync"]
