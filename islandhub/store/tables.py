@@ -189,3 +189,15 @@ audit_log = sa.Table(
     sa.Column("resident_id", RESIDENT_ID, nullable=True, index=True),
     sa.Column("detail", sa.Text, nullable=True),
 )
+
+# Every trained resolution model, newest last: the settings it was trained with and Splink's
+# model JSON (migration 0002).
+resolution_models = sa.Table(
+    "resolution_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trained_at", TS, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+)
