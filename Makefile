@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/rest_pull.py
+	$(BIN)/python benchmarks/dag_parse.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
