@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--json", action="store_true")
 
+    resolve = commands.add_parser(
+        "resolve", help="cluster every record probabilistically; merge residents"
+    )
+    resolve.add_argument(
+        "--train", action="store_true", help="train the matching model again first"
+    )
+    resolve.add_argument("--json", action="store_true")
+
     evaluate = commands.add_parser("evaluate", help="score resolution against a ground truth CSV")
     evaluate.add_argument(
         "--truth",
@@ -514,6 +522,23 @@ def _new_island(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """`islandhub resolve [--train]`."""
+    from islandhub.resolve.reconcile import resolve
+
+    project = _project(args)
+    result = resolve(project.root, _store(project), project.hub.priority, retrain=args.train)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        _emit(
+            f"{result.records:,} records in {result.clusters:,} clusters; "
+            f"{result.relinked:,} relinked, {result.merged:,} residents merged (their ids "
+            f"redirect), {result.founded:,} founded" + ("; model trained" if result.trained else "")
+        )
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`islandhub evaluate --truth FILE.csv`."""
     from islandhub.resolve.evaluate import evaluate, format_report
@@ -565,6 +590,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "evaluate": cmd_evaluate,
+    "resolve": cmd_resolve,
     "sync": cmd_sync,
     "status": cmd_status,
     "check": cmd_check,

@@ -28,6 +28,7 @@ from islandhub.demo.population import generate
 from islandhub.demo.sync import sync_island
 from islandhub.errors import RunFailed
 from islandhub.resolve.evaluate import evaluate
+from islandhub.resolve.reconcile import resolve
 from islandhub.store import Store, open_store
 from islandhub.store.tables import quarantine
 from islandhub.store.tables import residents as resident_table
@@ -90,6 +91,9 @@ def run_demo(
         for island in islands:
             islands_summary.append(_sync_one(root, hub, store, island, say))
             truth.extend(island.truth)
+    say("resolving: probabilistic matching over every island's records ...")
+    resolved = resolve(root, store, hub.priority)
+    say(f"  {resolved.clusters:,} clusters; {resolved.merged:,} residents merged")
     truth_path = workdir / "truth.csv"
     write_truth(truth, truth_path)
     accuracy = _accuracy(store, truth_path)

@@ -45,4 +45,5 @@ def test_a_small_demo_syncs_every_island(tmp_path, monkeypatch, capsys):
         truth = list(csv.DictReader(handle))
     assert len(truth) >= summary["records_pulled"] - summary["quarantined"]
     assert 0 < summary["residents"] < summary["records_pulled"]
-    assert summary["precision"] is not None and summary["precision"] > 0.9
+    # The demo ends with the probabilistic pass (islandhub resolve): both sides must be high.
+    assert summary["precision"] > 0.95 and summary["recall"] > 0.95
