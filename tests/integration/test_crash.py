@@ -77,7 +77,13 @@ def _write_project(root: Path) -> None:
 
 
 def _sync(root: Path, store_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ISLANDHUB_STORE_URL": store_url, "ISLANDHUB_PROJECT": str(root)}
+    # The extract worker on: a killed writer must not leave it behind (checked below).
+    env = {
+        **os.environ,
+        "ISLANDHUB_STORE_URL": store_url,
+        "ISLANDHUB_PROJECT": str(root),
+        "ISLANDHUB_WORKERS": "1",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "islandhub.cli", "sync", "--all"],
         env=env,
