@@ -332,7 +332,9 @@ def run_islandhub(args: argparse.Namespace, data: DataFile, label: str) -> list[
     # (opt-in, ISLANDHUB_WORKERS=1; its memory is counted in the peak RSS).
     env = {"ISLANDHUB_WORKERS": os.environ.get("ISLANDHUB_WORKERS", "1")}
     first = run_child(
-        [*base, *(["--profile"] if args.profile else [])], args.work / f"islandhub_{label}.json", env
+        [*base, *(["--profile"] if args.profile else [])],
+        args.work / f"islandhub_{label}.json",
+        env,
     )
     report_failure(f"islandhub {label}", first)
     if label != "full" or args.profile:
