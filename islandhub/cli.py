@@ -98,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
         "--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)"
     )
     show.add_argument("--json", action="store_true")
+    explain = rsub.add_parser("explain", help="why these records are one person")
+    explain.add_argument("resident_id", metavar="ID")
+    explain.add_argument("--purpose", default=DEFAULT_PURPOSE, help="why you read it (audited)")
+    explain.add_argument("--json", action="store_true")
     listing = rsub.add_parser("list", help="a page of residents")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--offset", type=int, default=0)
@@ -152,6 +156,8 @@ def _configure_logging() -> None:
     handler.addFilter(MaskingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=os.environ.get("ISLANDHUB_LOG_LEVEL", "WARNING"), handlers=[handler])
+    # Splink's advice on term frequencies is for model builders, not for staff at the CLI.
+    logging.getLogger("splink").setLevel(logging.ERROR)
 
 
 def _project(args: argparse.Namespace) -> Any:
@@ -320,6 +326,8 @@ def cmd_resident(args: argparse.Namespace) -> int:
     project = _project(args)
     store = _store(project)
     reader = Reader.from_environment(args.purpose)
+    if args.resident_command == "explain":
+        return _explain(project, store, reader, args)
     if args.resident_command == "list":
         rows = list_residents(store, reader, limit=args.limit, offset=args.offset)
         if args.json:
@@ -337,6 +345,35 @@ def cmd_resident(args: argparse.Namespace) -> int:
         _print_json(found)
     else:
         _print_resident(found)
+    return 0
+
+
+def _explain(project: Any, store: Any, reader: Any, args: argparse.Namespace) -> int:
+    from islandhub.resolve.explain import explain
+
+    found = explain(store, reader, args.resident_id, project.hub.priority)
+    if found is None:
+        err.print("no such resident")
+        return 1
+    if args.json:
+        _print_json(found)
+        return 0
+    table = Table("record", "linked by")
+    for r in found["records"]:
+        table.add_row(f"{r['system']}.{r['stream']}:{r['source_id']}", r["rule"])
+    _emit(table)
+    if not found["model"]:
+        _emit("no matching model yet (islandhub resolve trains one)")
+    for pair in found["comparisons"]:
+        detail = Table("comparison", "level", "weight", "values")
+        for c in pair["comparisons"]:
+            values = " | ".join(v or "-" for v in c["values"])
+            detail.add_row(c["comparison"], str(c["level"]), str(c["match_weight"]), values)
+        _emit(
+            f"{pair['record']} ~ {pair['with']}: weight {pair['match_weight']}, "
+            f"probability {pair['match_probability']}"
+        )
+        _emit(detail)
     return 0
 
 

@@ -356,7 +356,9 @@ def splink_settings(settings: ResolutionSettings) -> SettingsCreator:
 
 def train(frame: pd.DataFrame, settings: ResolutionSettings) -> TrainedModel:
     """Train the model on `frame`: prior from near-certain rules, u by seeded sampling, m by EM."""
-    linker = Linker(frame, splink_settings(settings), db_api=DuckDBAPI())
+    linker = Linker(
+        frame, splink_settings(settings), db_api=DuckDBAPI(), set_up_basic_logging=False
+    )
     if settings.prior_rules:
         linker.training.estimate_probability_two_random_records_match(
             _blocking(settings.prior_rules), recall=settings.prior_recall
@@ -409,7 +411,7 @@ def predict_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) ->
         "retain_matching_columns": True,
         "retain_intermediate_calculation_columns": True,
     }
-    linker = Linker(frame, settings, db_api=DuckDBAPI())
+    linker = Linker(frame, settings, db_api=DuckDBAPI(), set_up_basic_logging=False)
     predictions = linker.inference.predict(threshold_match_probability=threshold)
     pairs = predictions.as_pandas_dataframe()
     predictions.drop_table_from_database_and_remove_from_cache()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,38 @@ def test_too_few_records_to_train_is_a_clear_failure(tmp_path, monkeypatch, caps
     assert main(["resolve", "--json"]) == 1
     err = capsys.readouterr().err
     assert "cannot train the matching model on 12 records" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_explain_shows_each_link_and_the_weights_of_the_comparisons(synced):
+    from islandhub.resolve.explain import explain
+    from islandhub.store.tables import audit_log
+
+    store, hub, _ = synced
+    resolve(REPO, store, hub.priority)
+    with store.connect() as conn:
+        rid = conn.execute(
+            sa.select(links.c.resident_id).where(links.c.rule == "probabilistic").limit(1)
+        ).scalar_one()
+        hetus = set(
+            conn.execute(
+                sa.text("select source_id from links where system = 'population'")
+            ).scalars()
+        )
+    found = explain(store, Reader("steward", "checking a merge"), rid, hub.priority)
+    assert found["model"] is True
+    assert "probabilistic" in {r["rule"] for r in found["records"]}
+    assert len(found["comparisons"]) == len(found["records"]) - 1
+    for pair in found["comparisons"]:
+        assert pair["match_probability"] >= 0.5
+        names = {c["comparison"] for c in pair["comparisons"]}
+        assert {"given_name", "family_name", "birth_date"} <= names
+    text = json.dumps(found)
+    assert not any(h in text for h in hetus)  # national ids masked, in values and source ids
+    with store.connect() as conn:
+        actions = (
+            conn.execute(sa.select(audit_log.c.action).where(audit_log.c.resident_id == rid))
+            .scalars()
+            .all()
+        )
+    assert "explain" in actions
