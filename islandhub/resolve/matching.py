@@ -27,7 +27,7 @@ from islandhub.resolve.evaluate import RecordKey
 from islandhub.resolve.keys import is_temporary_hetu
 from islandhub.resolve.settings import ComparisonSettings, ResolutionSettings, Rule
 from islandhub.store.db import Store, dumps, loads, now
-from islandhub.store.tables import landing, resolution_models, source_records
+from islandhub.store.tables import landing, resolution_models, same_source, source_records
 
 #: Columns of the standardised frame, in order.
 COLUMNS = (
@@ -60,11 +60,7 @@ def frame_from_store(store: Store) -> pd.DataFrame:
     """One standardised row per current (mapped, not deleted) source record of the store."""
     join = source_records.join(
         landing,
-        sa.and_(
-            landing.c.system == source_records.c.system,
-            landing.c.stream == source_records.c.stream,
-            landing.c.source_id == source_records.c.source_id,
-        ),
+        same_source(landing, source_records),
     )
     query = (
         sa.select(

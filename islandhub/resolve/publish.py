@@ -31,6 +31,7 @@ from islandhub.store.tables import (
     resident_keys,
     resident_versions,
     residents,
+    same_source,
     source_records,
 )
 
@@ -54,11 +55,7 @@ def pending_records(
     """The next mapped or deleted records landed after `after_seq`, in landing order."""
     join = landing.outerjoin(
         source_records,
-        sa.and_(
-            landing.c.system == source_records.c.system,
-            landing.c.stream == source_records.c.stream,
-            landing.c.source_id == source_records.c.source_id,
-        ),
+        same_source(landing, source_records),
     )
     query = (
         sa.select(
@@ -213,11 +210,7 @@ def _observations_of(conn: Connection, resident_ids: Sequence[str]) -> dict[str,
         return found
     join = links.join(
         source_records,
-        sa.and_(
-            links.c.system == source_records.c.system,
-            links.c.stream == source_records.c.stream,
-            links.c.source_id == source_records.c.source_id,
-        ),
+        same_source(links, source_records),
     )
     query = (
         sa.select(

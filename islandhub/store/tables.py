@@ -201,3 +201,10 @@ resolution_models = sa.Table(
     sa.Column("model", sa.Text, nullable=False),
     sa.Column("record_count", sa.Integer, nullable=False),
 )
+
+
+def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
+    """The join condition of two tables keyed by a source record (system, stream, source_id)."""
+    return sa.and_(
+        a.c.system == b.c.system, a.c.stream == b.c.stream, a.c.source_id == b.c.source_id
+    )
