@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--json", action="store_true")
 
+    remap = commands.add_parser("remap", help="map landed records again after a mapping change")
+    remap.add_argument("system")
+    remap.add_argument("--stream", help="only this stream")
+    remap.add_argument("--json", action="store_true")
+
     resolve = commands.add_parser(
         "resolve", help="cluster every record probabilistically; merge residents"
     )
@@ -559,6 +564,31 @@ def _new_island(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remap(args: argparse.Namespace) -> int:
+    """`islandhub remap SYSTEM`."""
+    from islandhub.pipeline import remap_stream
+
+    project = _project(args)
+    if args.system not in project.systems:
+        known = ", ".join(sorted(project.systems))
+        raise ConfigError(f"unknown system {args.system!r}; configured systems: {known}")
+    system = project.systems[args.system]
+    if args.stream and args.stream not in system.streams:
+        raise ConfigError(f"system {args.system!r} has no stream {args.stream!r}")
+    store = _store(project)
+    names = [args.stream] if args.stream else list(system.streams)
+    results = [remap_stream(project, store, system, system.streams[n]) for n in names]
+    if args.json:
+        _print_json({"runs": [r.as_dict() for r in results]})
+    else:
+        table = Table("system", "stream", "status", "records", "unchanged", "mapped", "quarantined")
+        for r in results:
+            counts = (r.pulled, r.unchanged, r.mapped, r.quarantined)
+            table.add_row(r.system, r.stream, r.status, *map(str, counts))
+        _emit(table)
+    return 0 if all(r.status == "succeeded" for r in results) else 1
+
+
 def cmd_resolve(args: argparse.Namespace) -> int:
     """`islandhub resolve [--train]`."""
     from islandhub.resolve.reconcile import resolve
@@ -628,6 +658,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "evaluate": cmd_evaluate,
     "resolve": cmd_resolve,
+    "remap": cmd_remap,
     "sync": cmd_sync,
     "status": cmd_status,
     "check": cmd_check,

@@ -118,18 +118,26 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     return prepared
 
 
-def land(store: Store, counts: Any, prepared: Prepared, held: lease.Lease) -> Landed:
+def land(
+    store: Store, counts: Any, prepared: Prepared, held: lease.Lease, *, remap: bool = False
+) -> Landed:
     """Write one prepared batch and the stream's state after it, in one transaction.
 
     `counts` is the run's result (system, stream, run_id and the counters it adds to).
+    With `remap`, the batch is landed records mapped again: what counts as changed is a
+    different mapping outcome, not a different payload.
     """
     system, stream, stamp = counts.system, counts.stream, now()
     with store.begin() as conn:
         lease.renew(conn, held)
         at = timestamp(conn, stamp)
         key = (system, stream)
-        before = _landed(conn, system, stream, [item.source_id for item in prepared.items])
-        changed = [i for i in prepared.items if before.get(i.source_id, ("",))[0] != i.digest]
+        ids = [item.source_id for item in prepared.items]
+        before = _landed(conn, system, stream, ids)
+        if remap:
+            changed = _remapped(prepared.items, before, _stored_fields(conn, system, stream, ids))
+        else:
+            changed = [i for i in prepared.items if before.get(i.source_id, ("",))[0] != i.digest]
         landed_seq = sequence(conn, system, stream)[0]
         quarantine_rows = [
             (*key, i.source_id, dumps(i.reasons), _excerpt(i.payload), counts.run_id, at)
@@ -218,6 +226,32 @@ def _landed(
         member_of(conn, landing.c.source_id, ids),
     )
     return {row.source_id: (row.content_hash, row.status) for row in conn.execute(query)}
+
+
+def _stored_fields(conn: Connection, system: str, stream: str, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    query = sa.select(source_records.c.source_id, source_records.c.fields).where(
+        source_records.c.system == system,
+        source_records.c.stream == stream,
+        member_of(conn, source_records.c.source_id, ids),
+    )
+    return {row.source_id: row.fields for row in conn.execute(query)}
+
+
+def _remapped(
+    items: list[Item], before: dict[str, tuple[str, str]], stored: dict[str, str]
+) -> list[Item]:
+    """Records whose new mapping outcome differs from what the store holds."""
+    changed = []
+    for i in items:
+        status = before.get(i.source_id, ("", ""))[1]
+        if i.fields is None:
+            if status != "quarantined":  # it mapped before; the new mapping rejects it
+                changed.append(i)
+        elif status == "quarantined" or stored.get(i.source_id) != i.fields:
+            changed.append(i)
+    return changed
 
 
 def _clear_quarantine(conn: Connection, key: tuple[str, str], ids: list[str]) -> None:

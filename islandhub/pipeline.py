@@ -16,21 +16,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from connectors.base import Connector, StreamSpec
+from connectors.base import Batch, Connector, StreamSpec
 from connectors.registry import connector_class
 from islandhub import secrets
 from islandhub.config import Project, StreamConfig, SystemConfig
 from islandhub.errors import ConfigError, Problem, RunFailed, SourceError
 from islandhub.extract import prepared_batches, worth_a_worker
 from islandhub.ids import uuid7
-from islandhub.landing import Landed, counters, land, sequence
+from islandhub.landing import Landed, counters, land, prepare, sequence
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve.publish import Pending, pending_records, publish
 from islandhub.store import lease
-from islandhub.store.db import Store, now
-from islandhub.store.tables import runs, sync_state
+from islandhub.store.db import Store, loads, now
+from islandhub.store.tables import landing, runs, sync_state
 
 Progress = Callable[[str, dict[str, Any]], None]
+REMAP_CHUNK = 5000
 
 
 @dataclass
@@ -188,6 +189,87 @@ def publish_stream(
         return result
     finally:
         lease.release(store, held)
+
+
+def remap_stream(
+    project: Project,
+    store: Store,
+    system: SystemConfig,
+    stream: StreamConfig,
+    *,
+    progress: Progress = _quiet,
+) -> StreamResult:
+    """Map the stream's landed records again with its current mapping; publish what changed.
+
+    The island is not asked: its last payloads are in the landing table. A record whose new
+    outcome equals the stored one is unchanged and its resident untouched.
+    """
+    result = StreamResult(system.system, stream.name, uuid7())
+    try:
+        held = lease.acquire(store, system.system, stream.name, result.run_id)
+    except lease.StreamBusy as exc:
+        result.status, result.error = "busy", str(exc)
+        return result
+    try:
+        _start_run(store, result, kind="remap")
+        try:
+            _remap(project, store, stream, result, held, progress)
+        except BaseException as exc:
+            result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
+            _finish_run(store, result)
+            raise
+        result.status = "succeeded"
+        _finish_run(store, result)
+        progress("done", result.as_dict())
+        return result
+    finally:
+        lease.release(store, held)
+
+
+def _remap(
+    project: Project,
+    store: Store,
+    stream: StreamConfig,
+    result: StreamResult,
+    held: lease.Lease,
+    progress: Progress,
+) -> None:
+    state = _load_state(store, result.system, stream.name) or {}
+    _publish_pending(project, store, result, progress)
+    after = ""
+    while True:
+        rows = _landed_chunk(store, result.system, stream.name, after)
+        if not rows:
+            return
+        records = [loads(payload) for _sid, payload in rows]
+        moved = [
+            sid
+            for (sid, _p), r in zip(rows, records, strict=True)
+            if stream.mapping.source_id(r) != sid
+        ]
+        if moved:
+            raise ConfigError(
+                f"{result.system}.{stream.name}: the mapping's `id` gives other source ids "
+                f"than the landed records have (e.g. {mask_text(moved[0])}); a changed id "
+                "needs a full re-sync into a new stream, not a remap"
+            )
+        prepared = prepare(Batch(records, state), stream.mapping)
+        landed = land(store, result, prepared, held, remap=True)
+        progress("landed", result.as_dict())
+        _publish_landed(project, store, result, landed)
+        after = rows[-1][0]
+
+
+def _landed_chunk(store: Store, system: str, stream: str, after: str) -> list[tuple[str, str]]:
+    query = (
+        sa.select(landing.c.source_id, landing.c.payload)
+        .where(landing.c.system == system, landing.c.stream == stream, landing.c.source_id > after)
+        .where(landing.c.status != "deleted")
+        .order_by(landing.c.source_id)
+        .limit(REMAP_CHUNK)
+    )
+    with store.connect() as conn:
+        return [(row.source_id, row.payload) for row in conn.execute(query)]
 
 
 @dataclass(frozen=True)

@@ -273,3 +273,49 @@ def test_landing_and_publishing_can_run_as_separate_steps(sample_project, store_
     with store.connect() as conn:
         kinds = sorted(conn.execute(sa.select(runs.c.kind)).scalars())
     assert kinds == ["publish", "sync"]
+
+
+def test_remap_applies_a_changed_mapping_without_asking_the_island(
+    sample_project, store_url, monkeypatch
+):
+    from islandhub.config import load_project
+    from islandhub.pipeline import remap_stream
+
+    project, store = load(sample_project, store_url, monkeypatch)
+    run_all(project, store)
+    mapping = sample_project / "mappings" / "school" / "pupils.yaml"
+    # The owner fixes the mapping: post offices in upper case, and the guardian's phone dropped.
+    text = mapping.read_text().replace("use: [title]}", "use: [upper]}")
+    text = text.replace("  guardian.phone:       {from: huoltaja1_puhelin, use: [phone]}\n", "")
+    mapping.write_text(text)
+    for path in (sample_project / "samples" / "school").iterdir():
+        path.unlink()  # the island is not asked: its export may be gone already
+    project = load_project(sample_project)
+    school = project.systems["school"]
+    result = remap_stream(project, store, school, school.streams["pupils"])
+    assert result.status == "succeeded"
+    assert (result.pulled, result.mapped, result.quarantined, result.unchanged) == (5, 4, 0, 1)
+    elsa = golden(store, ELSA)
+    assert elsa["record"]["guardian"] == {
+        "name": "Lindqvist Anna",
+        "email": "anna.lindqvist@example.fi",
+    }
+    lukas = golden(store, "010413A568J")
+    assert lukas["record"]["addresses"][0]["post_office"] == "BOX"
+    again = remap_stream(project, store, school, school.streams["pupils"])
+    assert (again.mapped, again.unchanged) == (0, 5)  # nothing changes a second time
+
+
+def test_remap_refuses_a_changed_source_id(sample_project, store_url, monkeypatch):
+    from islandhub.config import load_project
+    from islandhub.errors import ConfigError
+    from islandhub.pipeline import remap_stream
+
+    project, store = load(sample_project, store_url, monkeypatch)
+    run_all(project, store)
+    mapping = sample_project / "mappings" / "school" / "pupils.yaml"
+    mapping.write_text(mapping.read_text().replace("id: oppilas_id", "id: hetu"))
+    project = load_project(sample_project)
+    school = project.systems["school"]
+    with pytest.raises(ConfigError, match="a changed id needs a full re-sync"):
+        remap_stream(project, store, school, school.streams["pupils"])
