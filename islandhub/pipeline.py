@@ -154,16 +154,14 @@ def sync_stream(
     in a task of its own with `publish_stream`).
     """
     result = StreamResult(system.system, stream.name, uuid7())
-    try:
-        held = lease.acquire(store, system.system, stream.name, result.run_id)
-    except lease.StreamBusy as exc:
-        result.status, result.error = "busy", str(exc)
-        return result
     options = _Options(full_refresh, publish, progress)
-    try:
-        return _run(project, store, connector, stream, result, held, options)
-    finally:
-        lease.release(store, held)
+    return _leased_run(
+        store,
+        result,
+        "sync",
+        progress,
+        lambda held: _run(project, store, connector, stream, result, held, options),
+    )
 
 
 def publish_stream(
@@ -171,24 +169,13 @@ def publish_stream(
 ) -> StreamResult:
     """Resolve and publish whatever a stream has landed but not yet published (its own run)."""
     result = StreamResult(system, stream, uuid7())
-    try:
-        held = lease.acquire(store, system, stream, result.run_id)
-    except lease.StreamBusy as exc:
-        result.status, result.error = "busy", str(exc)
-        return result
-    try:
-        _start_run(store, result, kind="publish")
-        try:
-            _publish_pending(project, store, result, progress)
-        except BaseException as exc:
-            result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
-            _finish_run(store, result)
-            raise
-        result.status = "succeeded"
-        _finish_run(store, result)
-        return result
-    finally:
-        lease.release(store, held)
+    return _leased_run(
+        store,
+        result,
+        "publish",
+        progress,
+        lambda _held: _publish_pending(project, store, result, progress),
+    )
 
 
 def remap_stream(
@@ -205,18 +192,44 @@ def remap_stream(
     outcome equals the stored one is unchanged and its resident untouched.
     """
     result = StreamResult(system.system, stream.name, uuid7())
+    return _leased_run(
+        store,
+        result,
+        "remap",
+        progress,
+        lambda held: _remap(project, store, stream, result, held, progress),
+    )
+
+
+def _leased_run(
+    store: Store,
+    result: StreamResult,
+    kind: str,
+    progress: Progress,
+    body: Callable[[lease.Lease], None],
+) -> StreamResult:
+    """One run of one step of a stream: under the stream's lease, recorded in `runs`.
+
+    A busy stream gives status "busy" and no run; a source failure is recorded and raised as
+    StreamFailed; any other failure is recorded and raised as it is.
+    """
     try:
-        held = lease.acquire(store, system.system, stream.name, result.run_id)
+        held = lease.acquire(store, result.system, result.stream, result.run_id)
     except lease.StreamBusy as exc:
         result.status, result.error = "busy", str(exc)
         return result
     try:
-        _start_run(store, result, kind="remap")
+        _start_run(store, result, kind)
+        progress(
+            "start", {"system": result.system, "stream": result.stream, "run_id": result.run_id}
+        )
         try:
-            _remap(project, store, stream, result, held, progress)
+            body(held)
         except BaseException as exc:
             result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
             _finish_run(store, result)
+            if isinstance(exc, SourceError):
+                raise StreamFailed(result) from exc
             raise
         result.status = "succeeded"
         _finish_run(store, result)
@@ -287,40 +300,26 @@ def _run(
     result: StreamResult,
     held: lease.Lease,
     options: _Options,
-) -> StreamResult:
+) -> None:
+    """Extract, land and map every batch; publish as it goes unless an orchestrator will."""
     system_id, progress = result.system, options.progress
-    _start_run(store, result)
-    progress("start", {"system": system_id, "stream": stream.name, "run_id": result.run_id})
-    try:
+    if options.publish:
+        _publish_pending(project, store, result, progress)
+    state = None if options.full_refresh else _load_state(store, system_id, stream.name)
+    batches = prepared_batches(
+        connector, stream.name, state, stream.mapping, parallel=worth_a_worker()
+    )
+    for prepared in batches:
+        if prepared.empty and prepared.state == state:
+            continue  # nothing new: no empty transaction, no state history row
+        landed = land(store, result, prepared, held)
+        state = prepared.state
+        progress("landed", result.as_dict())
         if options.publish:
-            _publish_pending(project, store, result, progress)
-        state = None if options.full_refresh else _load_state(store, system_id, stream.name)
-        batches = prepared_batches(
-            connector, stream.name, state, stream.mapping, parallel=worth_a_worker()
-        )
-        for prepared in batches:
-            if prepared.empty and prepared.state == state:
-                continue  # nothing new: no empty transaction, no state history row
-            landed = land(store, result, prepared, held)
-            state = prepared.state
-            progress("landed", result.as_dict())
-            if options.publish:
-                _publish_landed(project, store, result, landed)
-                progress("published", result.as_dict())
-        if options.publish:
-            _publish_pending(project, store, result, progress)
-    except SourceError as exc:
-        result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
-        _finish_run(store, result)
-        raise StreamFailed(result) from exc
-    except BaseException as exc:
-        result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
-        _finish_run(store, result)
-        raise
-    result.status = "succeeded"
-    _finish_run(store, result)
-    progress("done", result.as_dict())
-    return result
+            _publish_landed(project, store, result, landed)
+            progress("published", result.as_dict())
+    if options.publish:
+        _publish_pending(project, store, result, progress)
 
 
 def _start_run(store: Store, result: StreamResult, kind: str = "sync") -> None:
