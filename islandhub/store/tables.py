@@ -203,6 +203,44 @@ resolution_models = sa.Table(
 )
 
 
+# Merges, splits and pins made by a data steward, with who and why; every later run and
+# retraining respects the active ones (migration 0003).
+steward_decisions = sa.Table(
+    "steward_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # merge | split | pin | unpin
+    sa.Column("resident_id", RESIDENT_ID, nullable=False, index=True),
+    sa.Column("other_resident_id", RESIDENT_ID, nullable=True),
+    sa.Column("records", sa.Text, nullable=True),  # JSON [[system, stream, source_id], ...]
+    sa.Column("field", sa.String(128), nullable=True),
+    sa.Column("value", sa.Text, nullable=True),  # JSON
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+)
+
+# The result of every validated batch (scope "batch") and cross-system check (scope
+# "cross"), kept as history for the quality report's trends (migration 0004).
+dq_results = sa.Table(
+    "dq_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", RUN_ID, nullable=True),
+    sa.Column("system", SYSTEM, nullable=False),
+    sa.Column("stream", SYSTEM, nullable=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("suite", sa.String(128), nullable=False),
+    sa.Column("validated_at", TS, nullable=False),
+    sa.Column("batch_size", sa.Integer, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("scores", sa.Text, nullable=False),  # JSON: completeness, validity, ...
+    sa.Column("results", sa.Text, nullable=False),  # JSON: per expectation, masked examples
+    sa.Index(None, "system", "validated_at"),
+)
+
+
 def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     """The join condition of two tables keyed by a source record (system, stream, source_id)."""
     return sa.and_(
