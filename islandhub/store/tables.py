@@ -241,6 +241,30 @@ dq_results = sa.Table(
 )
 
 
+# Changes owed to subscribed islands: written in the publish's transaction, delivered
+# idempotently (one key per resident, version and target), retried with backoff, dead-lettered
+# with the reason (migration 0005).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target", SYSTEM, nullable=False),
+    sa.Column("stream", SYSTEM, nullable=False),
+    sa.Column("resident_id", RESIDENT_ID, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("payload", sa.Text, nullable=False),  # JSON: the target's fields to send
+    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | dead
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", TS, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("delivered_at", TS, nullable=True),
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+
 def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     """The join condition of two tables keyed by a source record (system, stream, source_id)."""
     return sa.and_(
