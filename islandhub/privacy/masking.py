@@ -13,12 +13,13 @@ HETU_PATTERN = re.compile(
 
 
 def mask_hetu(value: str) -> str:
-    """Return the HETU with the individual number and check character hidden.
+    """Return the HETU with the individual number hidden: `131052-308T` becomes `131052-***T`.
 
-    The birth date and century sign stay visible: staff need them to tell people apart,
-    and they are no secret on their own. `131052-308T` becomes `131052-****`.
+    The birth date, century sign and check character stay visible: staff need them to tell
+    people apart (and to read an id back over the phone), and they identify nobody on their
+    own; the individual number, which with the date does, is hidden.
     """
-    return HETU_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}****", value)
+    return HETU_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***{m.group(3)[-1]}", value)
 
 
 def mask_text(text: str) -> str:

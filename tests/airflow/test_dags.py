@@ -117,7 +117,7 @@ def test_teams_notifier_posts_a_card_to_the_webhook_in_the_variable(airflow: Air
     [card] = json_line(done.stdout, "TEAMS ")
     assert card["title"] == "islandhub: islandhub__school.land failed"
     facts = {fact["name"]: fact["value"] for fact in card["sections"][0]["facts"]}
-    assert facts["error"] == "ValueError: bad row 230612A****"
+    assert facts["error"] == "ValueError: bad row 230612A***B"
 
 
 # --- real Airflow ----------------------------------------------------------------------------

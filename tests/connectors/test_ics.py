@@ -198,7 +198,7 @@ def test_malformed_events_are_rejected_with_reasons_once(project: Path) -> None:
             "feeds/broken_events.ics VEVENT #5 UID backwards@hallbokaren.example.fi",
         ),
     ]
-    assert "131052-****" in rejected[0].excerpt and "308T" not in rejected[0].excerpt
+    assert "131052-***T" in rejected[0].excerpt and "308T" not in rejected[0].excerpt
     _, again = pull_all(conn, batches[-1].state)
     assert [r for b in again for r in b.rejected] == []
 
