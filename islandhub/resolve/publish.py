@@ -20,8 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.ids import uuid7_batch
+from islandhub.push import outbox
 from islandhub.resolve.golden import Observation, build_golden
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
+from islandhub.resolve.steward import apply_pins, load_pins
 from islandhub.store.bulk import insert_rows, member_of, timestamp
 from islandhub.store.db import as_utc, dumps, loads, now
 from islandhub.store.tables import (
@@ -96,6 +98,7 @@ def publish(
     records: Sequence[Pending],
     priority: Sequence[str],
     run_id: str,
+    push: outbox.Plan | None = None,
 ) -> int:
     """Link `records` to residents and publish the golden records they touch. Returns touched.
 
@@ -134,7 +137,7 @@ def publish(
             )
     existing = sorted(touched - founded)
     observations.update(_observations_of(conn, existing))
-    _write_golden(conn, founded, existing, observations, priority, run_id, stamp)
+    _write_golden(conn, founded, existing, observations, priority, run_id, stamp, push)
     return len(touched)
 
 
@@ -265,16 +268,21 @@ def _write_golden(
     priority: Sequence[str],
     run_id: str,
     stamp: datetime,
+    push: outbox.Plan | None = None,
 ) -> None:
     current = _current_records(conn, existing)
+    pins = load_pins(conn, existing)  # a steward's pins survive every rebuild
     at = timestamp(conn, stamp)
     new_rows, version_rows, lineage_rows, updates, retired = [], [], [], [], []
+    fresh: list[outbox.NewVersion] = []  # what subscribed islands may need to hear about
     for rid in sorted(founded) + list(existing):
         obs = observations.get(rid, [])
         if not obs:
             retired.append(rid)
             continue
         record, fields = build_golden(rid, obs, priority)
+        if rid in pins:
+            apply_pins(record, fields, pins[rid])
         text = dumps(record)
         version, old_text = current.get(rid, (0, None))
         if text == old_text:
@@ -286,6 +294,7 @@ def _write_golden(
             updates.append({"rid": rid, "v": version, "at": stamp})
         version_rows.append((rid, version, text, run_id, at))
         lineage_rows.append((rid, version, dumps(fields)))
+        fresh.append(outbox.NewVersion(rid, version, record, fields, obs))
     insert_rows(
         conn, residents, ("resident_id", "version", "active", "created_at", "updated_at"), new_rows
     )
@@ -303,6 +312,7 @@ def _write_golden(
         version_rows,
     )
     insert_rows(conn, lineage, ("resident_id", "version", "fields"), lineage_rows)
+    outbox.enqueue(conn, push, fresh, run_id)  # same transaction: both or neither
     if retired:
         # No source record describes them any more; the record stays for history and lineage.
         conn.execute(

@@ -9,7 +9,9 @@ follow the clusters, keeping ids stable:
   records: `merged_into` redirects their id, so `resident show OLD` still finds the person;
 - a resident whose records fall into several clusters is split: the other clusters get
   another of their residents, or a new one;
-- golden records of every touched resident are rebuilt with lineage, in one transaction.
+- golden records of every touched resident are rebuilt with lineage, in one transaction;
+- a steward's merges and splits correct the model's clusters first, and pins follow a merged
+  resident (steward.py): neither this pass nor a retrained model undoes a decision.
 
 Running it twice changes nothing the second time.
 """
@@ -26,15 +28,19 @@ from splink.internals.exceptions import EMTrainingException
 
 from islandhub.errors import RunFailed
 from islandhub.ids import uuid7_batch
+from islandhub.push import outbox
+from islandhub.resolve import steward
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.matching import (
     TrainedModel,
     frame_from_store,
     load_model,
+    predict_pairs,
     record_key,
     resolve_frame,
     save_model,
     train,
+    unique_id,
 )
 from islandhub.resolve.publish import _observations_of, _write_golden
 from islandhub.resolve.settings import load_settings
@@ -63,28 +69,64 @@ class ResolveResult:
 
 
 def resolve(
-    root: Path, store: Store, priority: tuple[str, ...], *, retrain: bool = False
+    root: Path,
+    store: Store,
+    priority: tuple[str, ...],
+    *,
+    retrain: bool = False,
+    push: outbox.Plan | None = None,
 ) -> ResolveResult:
-    """Cluster every current record and make the residents follow, keeping ids stable."""
+    """Cluster every current record and make the residents follow, keeping ids stable.
+
+    New golden versions go to the outbox of the islands subscribed in `push`, as in publish.
+    """
     frame = frame_from_store(store)
     model, trained = _model(root, store, frame, retrain)
     if frame.empty:
         return ResolveResult(0, 0, 0, 0, 0, trained)
     clusters = resolve_frame(frame, model, model.settings.threshold)
+    with store.connect() as conn:
+        constraints = steward.load_constraints(conn)
+    clusters = _respect_stewards(frame, model, clusters, constraints)
     with store.begin() as conn:
+        steward.check_unchanged(conn, constraints)
         current = _current_links(conn)
         plan = _plan(clusters, current)
         relinked = _relink(conn, plan)
         merged = _redirect(conn, plan, current)
+        steward.carry_pins(conn, steward.RESOLVER)
         touched = sorted({current[u] for u in plan.moves} | {plan.moves[u] for u in plan.moves})
         observations = _observations_of(conn, touched)
         _rekey(conn, touched, observations)
         new = set(plan.founded) & set(touched)
         existing = [r for r in touched if r not in new]
-        _write_golden(conn, new, existing, observations, priority, "resolve", now())
+        _write_golden(conn, new, existing, observations, priority, "resolve", now(), push)
     return ResolveResult(
         len(clusters), len(set(clusters.values())), relinked, merged, len(new), trained
     )
+
+
+def _respect_stewards(
+    frame: Any, model: TrainedModel, clusters: dict[str, str], constraints: steward.Constraints
+) -> dict[str, str]:
+    """The clusters with the steward's merges and splits applied over the model's."""
+    if not constraints.together and not constraints.apart:
+        return clusters
+    national_ids = {
+        uid: (hetu if isinstance(hetu, str) else None)
+        for uid, hetu in zip(frame["unique_id"], frame["national_id"], strict=True)
+    }
+
+    def score(records: list[str]) -> list[tuple[str, str, float]]:
+        # Only the few clusters a decision touches are scored again, to re-form them.
+        part = frame[frame["unique_id"].isin(records)].reset_index(drop=True)
+        if len(part) < 2:
+            return []
+        pairs = predict_pairs(part, model, model.settings.threshold)
+        columns = (pairs["unique_id_l"], pairs["unique_id_r"], pairs["match_probability"])
+        return [(a, b, float(p)) for a, b, p in zip(*columns, strict=True)]
+
+    return steward.apply_constraints(clusters, national_ids, constraints, score, unique_id)
 
 
 def _model(root: Path, store: Store, frame: Any, retrain: bool) -> tuple[TrainedModel, bool]:

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("resident_id", sa.String(36), nullable=False),
         sa.Column("other_resident_id", sa.String(36), nullable=True),
         sa.Column("records", sa.Text, nullable=True),
+        sa.Column("apart", sa.Text, nullable=True),
         sa.Column("field", sa.String(128), nullable=True),
         sa.Column("value", sa.Text, nullable=True),
         sa.Column("active", sa.Boolean, nullable=False),
@@ -34,6 +35,9 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_steward_decisions_resident_id", "steward_decisions", ["resident_id"]
+    )
+    op.create_index(
+        "ix_steward_decisions_kind_active", "steward_decisions", ["kind", "active"]
     )
 
 
