@@ -18,7 +18,15 @@ import orjson
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from connectors.base import Batch, CheckResult, Connector, Rejected, State, StreamSpec
+from connectors.base import (
+    IDEMPOTENCY_KEY,
+    Batch,
+    CheckResult,
+    Connector,
+    Rejected,
+    State,
+    StreamSpec,
+)
 from connectors.http import HttpClient, OAuth2ClientCredentials, error_for, parse_json, redact
 from islandhub.errors import (
     ConfigError,
@@ -670,7 +678,9 @@ class _Writer:
         ]
 
     def _body(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        body = {k: v for k, v in record.items() if k != "id" and not k.startswith("@odata.")}
+        # Graph dedupes new records by their push_key, not by the hub's idempotency key.
+        skip = ("id", IDEMPOTENCY_KEY)
+        body = {k: v for k, v in record.items() if k not in skip and not k.startswith("@odata.")}
         if self.resource.odata_type:
             body["@odata.type"] = self.resource.odata_type
         return body

@@ -8,7 +8,8 @@ and stream options to reach it, and a few levers the suite pulls (add records, d
 read what was pushed). The suite then checks what every island's connector must do: check,
 streams, pull returns records, unique ids, state round-trip, resume from a mid-stream state,
 a second incremental run returns nothing new, new records arrive, deletes arrive, push is
-idempotent. Fault-injecting variants of an island run the same suite.
+idempotent and never writes the hub's idempotency key as a field. Fault-injecting variants
+of an island run the same suite.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Batch, Connector, StreamSpec
+from connectors.base import IDEMPOTENCY_KEY, Batch, Connector, StreamSpec
 
 # A kind's fixture: given a temporary folder, start the island and yield its handle.
 IslandFactory = Callable[[Path], AbstractContextManager["Island"]]
@@ -163,6 +164,15 @@ def connector_test_class(connector_cls: type[Connector], island: IslandFactory) 
             once = running.pushed()
             connector.push(running.push_stream, running.push_records)
             assert running.pushed() == once
+
+        def test_push_sends_the_idempotency_key_never_as_a_field(self, running: Island) -> None:
+            if running.push_stream is None or running.pushed is None:
+                pytest.skip("this island accepts no writes")
+            keyed = [{**r, IDEMPOTENCY_KEY: f"k{i}"} for i, r in enumerate(running.push_records)]
+            self.make(running).push(running.push_stream, keyed)
+            held = running.pushed()
+            assert held, "nothing was pushed"
+            assert IDEMPOTENCY_KEY not in json.dumps(held, default=str)
 
     ConformanceSuite.__name__ = f"Conformance{connector_cls.__name__}"
     return ConformanceSuite

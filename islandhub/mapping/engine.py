@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from islandhub.errors import ConfigError, Problem
 from islandhub.mapping.transforms import (
@@ -28,6 +28,9 @@ from islandhub.mapping.transforms import (
     clear_batch_caches,
 )
 from islandhub.privacy.masking import mask_text
+
+if TYPE_CHECKING:
+    from islandhub.push.reverse import ReverseMapping
 
 EXCERPT_LENGTH = 40
 FIELD_KEYS = ("from", "use", "required")
@@ -524,11 +527,15 @@ class Mapping:
         self._fields = [_Field(target, fs) for target, fs in spec["fields"].items()]
         self.target_paths: list[str] = [f.target for f in self._fields]
         self._id_getter = make_getter(self.id_path)
+        # The optional `push:` section: how golden records go back to this stream's island.
+        self.push: ReverseMapping | None = _reverse(spec["push"]) if "push" in spec else None
 
     @staticmethod
     def problems(spec: dict[str, Any]) -> list[Problem]:
         """Every semantic problem of a parsed mapping; path is a dotted JSON path."""
-        return _spec_problems(spec)
+        has_push = isinstance(spec, dict) and "push" in spec
+        reverse = _reverse_problems(spec["push"]) if has_push else []
+        return _spec_problems(spec) + reverse
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], *, file: str | None = None) -> Mapping:
@@ -571,3 +578,16 @@ class Mapping:
             columns = [column for column, _ in results]
             sparse = any(may_be_none for _, may_be_none in results)
             return _assemble(self.target_paths, ids, columns, sparse, reasons, warnings)
+
+
+# The push package reads the transform registry: imported when needed, not at import time.
+def _reverse(spec: dict[str, Any]) -> ReverseMapping:
+    from islandhub.push.reverse import ReverseMapping
+
+    return ReverseMapping.from_spec(spec)
+
+
+def _reverse_problems(spec: Any) -> list[Problem]:
+    from islandhub.push.reverse import ReverseMapping
+
+    return ReverseMapping.problems(spec)

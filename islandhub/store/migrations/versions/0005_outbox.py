@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
     )
     op.create_index("ix_outbox_status_next_attempt_at", "outbox", ["status", "next_attempt_at"])
+    op.create_index(
+        "ix_outbox_resident_id_target_stream", "outbox", ["resident_id", "target", "stream"]
+    )
 
 
 def downgrade() -> None:
