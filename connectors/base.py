@@ -3,7 +3,8 @@
 A connector kind is a class registered under the entry-point group `islandhub.connectors`.
 It declares JSON Schemas for its `connection` and stream options (secret fields carry
 `"secret": true`) and implements `check()`, `streams()`, `pull(stream, state)` and, where
-the island accepts writes, `push(stream, records)`.
+the island accepts writes, `push(stream, records)`; where it can erase a person's records
+on request, `erase(stream, source_ids, dry_run=...)` (the GDPR API's DELETE).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from islandhub.errors import (
 )
 
 __all__ = [
+    "IDEMPOTENCY_KEY",
     "Batch",
     "CheckResult",
     "Connector",
+    "ErasureAnswer",
     "FatalSourceError",
     "Rejected",
     "RetriableSourceError",
@@ -34,6 +37,8 @@ __all__ = [
 ]
 
 State = dict[str, Any]
+#: The field of a pushed record that carries its idempotency key (never written as a field).
+IDEMPOTENCY_KEY = "_idempotency_key"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,22 @@ class CheckResult:
     message: str
 
 
+@dataclass(frozen=True)
+class ErasureAnswer:
+    """An island's answer to "erase these records" (or, with dry_run, "may you?").
+
+    The shape of Helsinki's open-city-profile GDPR API: allowed, or refused with errors, each
+    `{"code": ..., "message": {"fi": ..., "sv": ..., "en": ...}}` (an open case, an unpaid
+    invoice: art. 17(3)(b)). `supported` is False for islands with no deletion interface:
+    their owner deletes by hand, and the hub's tombstone keeps the records out meanwhile.
+    """
+
+    allowed: bool
+    errors: tuple[dict[str, Any], ...] = ()
+    supported: bool = True
+    erased: int = 0  # records deleted (0 on a dry run)
+
+
 class Connector(ABC):
     """Base of every connector kind: a few methods, no hooks to remember."""
 
@@ -110,5 +131,27 @@ class Connector(ABC):
         """Yield batches of source records after `state`, each with the state it reaches."""
 
     def push(self, stream: str, records: list[dict[str, Any]]) -> None:
-        """Write records back to the island; kinds that accept writes override this."""
+        """Write records back to the island; kinds that accept writes override this.
+
+        A record may carry IDEMPOTENCY_KEY (the hub's outbox sets one per resident,
+        version and target). It is never written as a field: the kind sends it the way its
+        island dedupes (a header, an upsert key), so a redelivered record changes nothing.
+        """
         raise FatalSourceError(f"connector kind {self.kind!r} does not accept writes")
+
+    @classmethod
+    def push_problem(cls, options: Mapping[str, Any]) -> str | None:
+        """Why a stream with these options cannot accept writes, or None when it can.
+
+        The config loader asks this of every stream whose mapping has a `push:` section.
+        """
+        if cls.push is Connector.push:
+            return f"connector kind {cls.kind!r} does not accept writes"
+        return None
+
+    def erase(self, stream: str, source_ids: list[str], *, dry_run: bool) -> ErasureAnswer:
+        """Erase a person's records in the island, or (dry_run) say whether it would.
+
+        Kinds with a deletion interface override this; by default an island has none.
+        """
+        return ErasureAnswer(allowed=True, supported=False)

@@ -26,7 +26,15 @@ from urllib.parse import quote, urljoin
 import orjson
 import requests
 
-from connectors.base import Batch, CheckResult, Connector, Rejected, State
+from connectors.base import (
+    IDEMPOTENCY_KEY,
+    Batch,
+    CheckResult,
+    Connector,
+    ErasureAnswer,
+    Rejected,
+    State,
+)
 from connectors.http import HttpClient, auth_schema, redact
 from islandhub.errors import FatalSourceError, SkippableRecordError, SourceError
 
@@ -553,6 +561,14 @@ STREAM_SCHEMA: dict[str, Any] = {
             },
             "additionalProperties": False,
         },
+        "erase": {
+            "description": "A GDPR API (open-city-profile shape): DELETE path?dry_run=true "
+            "answers 204 (allowed) or 403 with errors; without dry_run it erases.",
+            "type": "object",
+            "properties": {"path": {"type": "string", "pattern": "\\{id\\}"}},
+            "required": ["path"],
+            "additionalProperties": False,
+        },
         "batch_size": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
     },
     "anyOf": [{"required": ["path"]}, {"required": ["parent"]}],
@@ -752,6 +768,13 @@ class RestConnector(Connector):
             self._sort(spec, page, into, None, None)
 
     # -- push
+    @classmethod
+    def push_problem(cls, options: Any) -> str | None:
+        """A REST stream accepts writes when it has push settings."""
+        if not options.get("push"):
+            return "the stream has no push settings: add push: {method: POST}"
+        return None
+
     def push(self, stream: str, records: list[dict[str, Any]]) -> None:
         """One request per record, each with an idempotency key derived from the record."""
         spec = self._spec(stream)
@@ -763,11 +786,9 @@ class RestConnector(Connector):
         skipped: list[str] = []
         for record in records:
             body = orjson.loads(
-                orjson.dumps(
-                    {k: v for k, v in record.items() if k != "_idempotency_key"}, default=str
-                )
+                orjson.dumps({k: v for k, v in record.items() if k != IDEMPOTENCY_KEY}, default=str)
             )
-            key = str(record.get("_idempotency_key") or self._idempotency_key(stream, body))
+            key = str(record.get(IDEMPOTENCY_KEY) or self._idempotency_key(stream, body))
             try:
                 path = self._push_path(spec, str(options.get("path") or spec.path), record)
             except SkippableRecordError as error:
@@ -778,6 +799,24 @@ class RestConnector(Connector):
             raise SkippableRecordError(
                 f"{len(skipped)} of {len(records)} records not pushed: {skipped[0]}"
             )
+
+    # -- erase (GDPR API)
+    def erase(self, stream: str, source_ids: list[str], *, dry_run: bool) -> ErasureAnswer:
+        """DELETE each record's GDPR API address; any 403 refuses the whole erasure."""
+        options = self._spec(stream).options.get("erase")
+        if not options:
+            return ErasureAnswer(allowed=True, supported=False)
+        errors: list[dict[str, Any]] = []
+        erased = 0
+        for source_id in source_ids:
+            path = str(options["path"]).replace("{id}", quote(str(source_id), safe=""))
+            params = {"dry_run": "true"} if dry_run else None
+            response = self.client.request("DELETE", path, params=params, allow=_REFUSED)
+            if response.status_code in _REFUSED:
+                errors.extend(_gdpr_errors(response))
+            elif not dry_run:
+                erased += 1
+        return ErasureAnswer(allowed=not errors, errors=tuple(errors), erased=erased)
 
     def _idempotency_key(self, stream: str, body: Any) -> str:
         data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
@@ -793,6 +832,21 @@ class RestConnector(Connector):
                 f"record has no {'.'.join(spec.id_path)!r} to fill the push path {template}"
             )
         return template.replace("{id}", quote(str(key), safe=""))
+
+
+_REFUSED = frozenset({403})
+
+
+def _gdpr_errors(response: Any) -> list[dict[str, Any]]:
+    """The errors of a GDPR API refusal; a refusal without a readable body still refuses."""
+    try:
+        errors = orjson.loads(response.content or b"{}").get("errors")
+    except (orjson.JSONDecodeError, AttributeError):
+        errors = None
+    if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+        return [{"code": str(e.get("code", "")), "message": e.get("message", {})} for e in errors]
+    unknown = "the island refused without a reason"
+    return [{"code": "REFUSED", "message": {"en": unknown, "fi": unknown, "sv": unknown}}]
 
 
 def _rejected(reason: str, record: Any, page: Page, index: int) -> Rejected:

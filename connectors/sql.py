@@ -28,7 +28,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from connectors.base import Batch, CheckResult, Connector, State, StreamSpec
+from connectors.base import (
+    IDEMPOTENCY_KEY,
+    Batch,
+    CheckResult,
+    Connector,
+    ErasureAnswer,
+    State,
+    StreamSpec,
+)
 from islandhub.errors import FatalSourceError, RetriableSourceError, SourceError
 from islandhub.privacy.masking import mask_text
 from islandhub.secrets import reveal
@@ -114,6 +122,38 @@ class SqlConnector(Connector):
             "push_table": {**_IDENTIFIER, "description": "table that push() upserts into"},
             "push_schema": _IDENTIFIER,
             "push_key": {**_IDENTIFIERS, "description": "key columns of push_table"},
+            "erase": {
+                "description": "Erasure on request: delete from `table` where `key` is the "
+                "record's id, unless a hold's condition holds for one of the records.",
+                "type": "object",
+                "properties": {
+                    "table": _IDENTIFIER,
+                    "key": _IDENTIFIER,
+                    "holds": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "where": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "description": "SQL condition over the stream's rows",
+                                },
+                                "code": {"type": "string", "minLength": 1},
+                                "message": {
+                                    "type": "object",
+                                    "required": ["fi", "sv", "en"],
+                                    "additionalProperties": {"type": "string"},
+                                },
+                            },
+                            "required": ["where", "code", "message"],
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["table", "key"],
+                "additionalProperties": False,
+            },
         },
         "required": ["id"],
         "oneOf": [{"required": ["table"]}, {"required": ["query"]}],
@@ -173,8 +213,20 @@ class SqlConnector(Connector):
                 if read < spec.page_size:
                     return
 
+    @classmethod
+    def push_problem(cls, options: Mapping[str, Any]) -> str | None:
+        """A sql stream accepts writes when it names a push_table."""
+        if not options.get("push_table"):
+            return "the stream has no push_table to upsert into (docs/connectors-sql-ics.md)"
+        return None
+
     def push(self, stream: str, records: list[dict[str, Any]]) -> None:
-        """Upsert records into the stream's `push_table` in one transaction (idempotent)."""
+        """Upsert records into the stream's `push_table` in one transaction (idempotent).
+
+        The upsert by `push_key` is what makes a redelivery harmless; a record's
+        IDEMPOTENCY_KEY is not a column of the table and is left out.
+        """
+        records = [{k: v for k, v in r.items() if k != IDEMPOTENCY_KEY} for r in records]
         spec = self._stream(stream)
         target = spec.push_target(records)
         keys = spec.push_key
@@ -187,6 +239,35 @@ class SqlConnector(Connector):
                         f"has no value for key column {missing[0]!r}"
                     )
                 _upsert(conn, target, keys, record)
+
+    def erase(self, stream: str, source_ids: list[str], *, dry_run: bool) -> ErasureAnswer:
+        """Check the stream's holds over the records; unless one holds, delete (not dry_run)."""
+        options = self._stream(stream).options.get("erase")
+        if not options:
+            return ErasureAnswer(allowed=True, supported=False)
+        spec = self._stream(stream)
+        if len(spec.ids) != 1:
+            raise FatalSourceError(f"{self.system}.{stream}: erase needs a single id column")
+        relation = spec.source
+        # Compared as text: source ids are strings, the column may be an integer.
+        id_column = sa.cast(relation.c[spec.ids[0]], sa.String)
+        ids = [str(i) for i in source_ids]
+        errors: list[dict[str, Any]] = []
+        with self._translated(f"erase in {stream!r}"), self.engine.begin() as conn:
+            for hold in options.get("holds", []):
+                held: sa.Select[Any] = (
+                    sa.select(sa.literal_column("1"))
+                    .select_from(relation)
+                    .where(id_column.in_(ids), sa.text(f"({hold['where']})"))
+                )
+                if conn.execute(held.limit(1), spec.params).first() is not None:
+                    errors.append({"code": hold["code"], "message": dict(hold["message"])})
+            if errors or dry_run:
+                return ErasureAnswer(allowed=not errors, errors=tuple(errors))
+            target = sa.table(options["table"], sa.column(options["key"]))
+            key = sa.cast(target.c[options["key"]], sa.String)
+            erased = conn.execute(sa.delete(target).where(key.in_(ids))).rowcount
+        return ErasureAnswer(allowed=True, erased=int(erased or 0))
 
     def _page(self, spec: _Stream, after: Position | None) -> Iterator[Sequence[Any]]:
         """Rows after `after`, at most one page, fetched batch by batch from the server."""

@@ -29,6 +29,7 @@ from islandhub.store.tables import (
     source_records,
     sync_state,
     sync_state_history,
+    tombstones,
 )
 
 SOURCE_KEY = ("system", "stream", "source_id")
@@ -90,7 +91,10 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     prepared.rejected, prepared.deleted = list(batch.rejected), list(batch.deleted)
     superseded: list[dict[str, Any]] = []
     for record in batch.records:
-        payload = dumps(record)
+        payload = _payload(record)
+        if isinstance(payload, Rejected):
+            prepared.rejected.append(payload)
+            continue
         source_id = mapping.source_id(record)
         if source_id is None:
             prepared.no_id.append(payload)
@@ -118,6 +122,28 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     return prepared
 
 
+# --- a record the store cannot hold (issue 9, hostile input) ---------------------------------
+
+
+def _payload(record: Any) -> str | Rejected:
+    """The record as stored JSON; or, when JSON cannot hold it, a rejection that says why.
+
+    Parsers accept what the store's JSON cannot: integers past 64 bits, lone surrogates
+    (half of an escaped UTF-16 pair), nesting over 255 levels. Such a record is
+    quarantined, not a traceback.
+    """
+    try:
+        return dumps(record)
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        try:
+            text = ascii(record)  # escapes surrogates: safe to hash, store and show
+        except RecursionError:
+            text = f"<a {type(record).__name__} nested too deeply to show>"
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        reason = f"the record cannot be stored as JSON: {exc}"
+        return Rejected(reason, mask_text(text)[:EXCERPT_CHARS], f"unstorable:{digest}")
+
+
 def land(
     store: Store, counts: Any, prepared: Prepared, held: lease.Lease, *, remap: bool = False
 ) -> Landed:
@@ -134,6 +160,10 @@ def land(
         key = (system, stream)
         ids = [item.source_id for item in prepared.items]
         before = _landed(conn, system, stream, ids)
+        erased = _tombstoned(conn, system, stream, ids)
+        if erased:
+            # Erased on a resident's request: kept out until the island deletes them too.
+            prepared.items = [i for i in prepared.items if i.source_id not in erased]
         if remap:
             changed = _remapped(prepared.items, before, _stored_fields(conn, system, stream, ids))
         else:
@@ -179,7 +209,7 @@ def land(
         deleted = _land_deletes(conn, counts, prepared.deleted, last_seq)
         last_seq += len(deleted)
         counts.pulled += prepared.pulled
-        counts.unchanged += len(prepared.items) - len(changed)
+        counts.unchanged += len(prepared.items) - len(changed) + len(erased)
         counts.mapped += len(mapped_rows) + prepared.superseded_mapped
         counts.quarantined += len(quarantine_rows) + prepared.superseded_quarantined
         counts.deleted += len(deleted)
@@ -226,6 +256,21 @@ def _landed(
         member_of(conn, landing.c.source_id, ids),
     )
     return {row.source_id: (row.content_hash, row.status) for row in conn.execute(query)}
+
+
+def _tombstoned(conn: Connection, system: str, stream: str, ids: list[str]) -> set[str]:
+    of_stream = (tombstones.c.system == system, tombstones.c.stream == stream)
+    # Most streams have none: one indexed probe instead of a lookup of every id.
+    if (
+        not ids
+        or conn.execute(sa.select(tombstones.c.source_id).where(*of_stream).limit(1)).first()
+        is None
+    ):
+        return set()
+    query = sa.select(tombstones.c.source_id).where(
+        *of_stream, member_of(conn, tombstones.c.source_id, ids)
+    )
+    return set(conn.execute(query).scalars())
 
 
 def _stored_fields(conn: Connection, system: str, stream: str, ids: list[str]) -> dict[str, str]:
@@ -286,6 +331,15 @@ def _land_deletes(
     conn: Connection, counts: Any, ids: list[str], after_seq: int
 ) -> list[tuple[str, int]]:
     """Mark records the island deleted; their residents are rebuilt when published."""
+    if ids:
+        # The island has deleted what the hub erased: the tombstones have done their job.
+        conn.execute(
+            tombstones.delete().where(
+                tombstones.c.system == counts.system,
+                tombstones.c.stream == counts.stream,
+                member_of(conn, tombstones.c.source_id, sorted(set(ids))),
+            )
+        )
     known = _landed(conn, counts.system, counts.stream, sorted(set(ids)))
     gone = [sid for sid in sorted(known) if known[sid][1] != "deleted"]
     if not gone:

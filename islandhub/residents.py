@@ -15,6 +15,7 @@ from islandhub.errors import ConfigError
 from islandhub.privacy.masking import mask_hetu
 from islandhub.resolve.golden import expand_lineage
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
+from islandhub.store.bulk import member_of
 from islandhub.store.db import Store, as_utc, dumps, now
 from islandhub.store.tables import audit_log, lineage, resident_keys, resident_versions, residents
 
@@ -29,9 +30,9 @@ class Reader:
     purpose: str
 
     @classmethod
-    def from_environment(cls, purpose: str) -> Reader:
-        """The person or service running the command (ISLANDHUB_ACTOR, else the OS user)."""
-        return cls(os.environ.get("ISLANDHUB_ACTOR") or getpass.getuser(), purpose)
+    def from_environment(cls, purpose: str, actor: str | None = None) -> Reader:
+        """Who runs the command: `actor` (--actor), else ISLANDHUB_ACTOR, else the OS user."""
+        return cls(actor or os.environ.get("ISLANDHUB_ACTOR") or getpass.getuser(), purpose)
 
 
 def audit(
@@ -66,6 +67,22 @@ def follow_redirects(conn: Connection, resident_id: str) -> str | None:
     return current
 
 
+def merged_family(conn: Connection, rid: str) -> list[str]:
+    """The resident and every resident ever merged into them (their old versions too)."""
+    family, frontier = [rid], [rid]
+    while frontier:
+        found = list(
+            conn.execute(
+                sa.select(residents.c.resident_id).where(
+                    member_of(conn, residents.c.merged_into, frontier)
+                )
+            ).scalars()
+        )
+        frontier = [r for r in found if r not in family]
+        family.extend(frontier)
+    return family
+
+
 def find_by_national_id(conn: Connection, national_id: str) -> str | None:
     """The resident with this national id, if the hub knows one."""
     key = national_id_key(national_id.strip().upper())
@@ -82,9 +99,17 @@ def find_by_national_id(conn: Connection, national_id: str) -> str | None:
 
 
 def show(
-    store: Store, reader: Reader, *, resident_id: str | None = None, national_id: str | None = None
+    store: Store,
+    reader: Reader,
+    *,
+    resident_id: str | None = None,
+    national_id: str | None = None,
+    reveal: bool = False,
 ) -> dict[str, Any] | None:
-    """A resident's current golden record with version and lineage, masked for display."""
+    """A resident's current golden record with version and lineage, masked for display.
+
+    `reveal` leaves the national id unmasked; the access is audited as a reveal.
+    """
     with store.begin() as conn:
         rid = (
             find_by_national_id(conn, national_id)
@@ -94,7 +119,7 @@ def show(
         audit(
             conn,
             reader,
-            "read",
+            "reveal" if reveal else "read",
             rid,
             {"by": "national_id" if national_id else "resident_id", "found": rid is not None},
         )
@@ -118,8 +143,10 @@ def show(
                 )
             )
             .where(residents.c.resident_id == rid)
-        ).one()
-    record = present(json.loads(row.record))
+        ).one_or_none()
+    if row is None:
+        return None  # erased on the resident's request: the id remains, the record does not
+    record = present(json.loads(row.record), reveal=reveal)
     return {
         "resident_id": rid,
         "requested_id": resident_id if resident_id and resident_id != rid else None,
@@ -164,10 +191,10 @@ def list_residents(
     ]
 
 
-def present(record: dict[str, Any]) -> dict[str, Any]:
+def present(record: dict[str, Any], *, reveal: bool = False) -> dict[str, Any]:
     """The record as staff may see it: national id masked, addresses hidden under turvakielto."""
     shown = dict(record)
-    if shown.get("national_id"):
+    if shown.get("national_id") and not reveal:
         shown["national_id"] = mask_hetu(shown["national_id"])
     if shown.get("non_disclosure"):
         # A non-disclosure order (turvakielto): the address must not leave the hub.

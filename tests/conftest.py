@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _pytest.capture import CaptureFixture
+
+from tests import leakscan
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/islandhub_test"
@@ -93,3 +98,64 @@ def sample_project(tmp_path: Path) -> Path:
     for folder in ("config", "mappings", "samples"):
         shutil.copytree(SAMPLE_PROJECT / folder, root / folder)
     return root
+
+
+# --- the leak guard: no national id in clear, no secret, in any output of the run ------------
+
+_LEAKS = leakscan.Findings()
+_SECRETS: list[str] = []
+_CURRENT: dict[str, pytest.Item | None] = {"item": None}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "reveals_national_ids: shows national ids in full on purpose (--reveal)"
+    )
+    # Output a test reads through capsys never reaches the report: scan it where it is read.
+    original = CaptureFixture.readouterr
+
+    def readouterr(self: CaptureFixture[Any]) -> Any:
+        result = original(self)
+        item = _CURRENT["item"]
+        if item is not None and item.get_closest_marker("reveals_national_ids") is None:
+            _LEAKS.scan(f"{item.nodeid} [capsys]", f"{result.out}\n{result.err}", _SECRETS)
+        return result
+
+    CaptureFixture.readouterr = readouterr  # type: ignore[method-assign]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="islandhub-leakscan-"))
+    try:
+        _SECRETS.extend(leakscan.demo_secrets(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _CURRENT["item"] = item
+    yield
+    _CURRENT["item"] = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if item.get_closest_marker("reveals_national_ids") is None:
+        for name, text in report.sections:
+            _LEAKS.scan(f"{item.nodeid} [{name}]", text, _SECRETS)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        _LEAKS.scan_logs(factory.getbasetemp(), _SECRETS)
+    leaks = sorted(set(_LEAKS.leaks))
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["national ids or secrets leaked into output or logs:", *leaks[:50]]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

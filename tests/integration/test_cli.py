@@ -19,6 +19,7 @@ def project(sample_project, tmp_path, monkeypatch):
     monkeypatch.setenv("ISLANDHUB_PROJECT", str(sample_project))
     monkeypatch.setenv("ISLANDHUB_STORE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("ISLANDHUB_ACTOR", "cli-test")
+    monkeypatch.setenv("ISLANDHUB_PURPOSE", "testing the command line")
     return sample_project
 
 

@@ -51,6 +51,7 @@ class CrmIsland(HttpIsland):
         self.records: list[dict[str, Any]] = []
         self.pushed: list[dict[str, Any]] = []  # bodies the hub pushed, once per key
         self.answers: dict[str, Reply] = {}  # Idempotency-Key -> the first answer
+        self.erased: list[str] = []  # ids erased through the GDPR API
         self.households: dict[str, list[Person]] = {}
         people = adults(self.population)
         for person in people:
@@ -172,6 +173,14 @@ class CrmIsland(HttpIsland):
                 self.answers[key] = (201, stored)
             return self.answers[key]
 
+    def erase(self, contact_id: str, dry_run: bool) -> Reply:
+        """DELETE /api/gdpr/contacts/<id>: the GDPR API; a portal account may always go."""
+        with self.lock:
+            if not dry_run:
+                self.records = [r for r in self.records if str(r["id"]) != contact_id]
+                self.erased.append(contact_id)
+        return 204, None
+
 
 def _parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -211,6 +220,20 @@ class _CrmHandler(BaseHTTPRequestHandler):
                 self._reply(400, {"detail": "not JSON"})
                 return
             self._reply(*self._island().push(self.headers.get("Idempotency-Key"), body))
+
+    def do_DELETE(self) -> None:
+        parts = urlsplit(self.path)
+        prefix = "/api/gdpr/contacts/"
+        if not self._authorised():
+            self._reply(401, {"detail": "invalid token"})
+        elif not parts.path.startswith(prefix):
+            self._reply(404, {"detail": "not found"})
+        else:
+            dry_run = parse_qs(parts.query).get("dry_run", [""])[-1].lower() == "true"
+            status, _ = self._island().erase(parts.path[len(prefix) :].rstrip("/"), dry_run)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
     def _island(self) -> CrmIsland:
         island: CrmIsland = self.server.island  # type: ignore[attr-defined]

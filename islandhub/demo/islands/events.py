@@ -24,6 +24,17 @@ REGISTRATIONS = (
     ("Robotiikkakerho", "Robotikklubb"),
     ("Joulukonsertti Sipoon kirkossa", "Julkonsert i Sibbo kyrka"),
 )
+# The Christmas concert is still ahead: its signups are kept until it has taken place
+# (the legal hold the GDPR API answers with; index into REGISTRATIONS, id = index + 1).
+UPCOMING_REGISTRATION = 7
+UPCOMING_REFUSAL = {
+    "code": "UPCOMING_SIGNUP",
+    "message": {
+        "fi": "Ilmoittautuminen tulevaan tapahtumaan",
+        "sv": "Anmälan till ett kommande evenemang",
+        "en": "Signup for an upcoming event",
+    },
+}
 EXTRA_INFO = ("", "", "", "Laktoositon", "Glutenfri kost", "Tulemme kahdestaan", "Pyörätuoli")
 
 
@@ -112,6 +123,23 @@ class Events(HttpIsland):
             rows = [s for s in rows if _parse(s["last_modified_time"]) >= bound]
         return rows[(number - 1) * size : number * size], len(rows)
 
+    def erase(self, signup_id: str, dry_run: bool) -> dict[str, Any] | None:
+        """The GDPR API's DELETE: None when allowed (and done), else the refusal."""
+        with self.lock:
+            found = [s for s in self.signups if str(s["id"]) == signup_id and not s["deleted"]]
+            for signup in found:
+                if signup["registration"]["id"] == UPCOMING_REGISTRATION:
+                    return UPCOMING_REFUSAL
+            if not dry_run:
+                for signup in found:
+                    # Deleted as Linked Events deletes: flagged (so syncs learn it), the
+                    # person's details gone.
+                    for name in PERSON_FIELDS:
+                        signup[name] = None
+                    signup["deleted"] = True
+                    signup["last_modified_time"] = _z(datetime.now(UTC))
+        return None
+
     def handler(self) -> type[BaseHTTPRequestHandler]:
         """The Linked Events API."""
         return EventsHandler
@@ -128,6 +156,19 @@ class Events(HttpIsland):
         return {"EVENTS_API_KEY": API_KEY}
 
 
+PERSON_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone_number",
+    "street_address",
+    "zipcode",
+    "city",
+    "date_of_birth",
+    "extra_info",
+)
+
+
 def _z(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -137,7 +178,31 @@ def _parse(value: str) -> datetime:
 
 
 class EventsHandler(JsonHandler):
-    """GET /v1/signup/ with page, page_size, last_modified_since and show_deleted."""
+    """The Linked Events API, and the GDPR API of open-city-profile's shape.
+
+    GET /v1/signup/ with page, page_size, last_modified_since and show_deleted;
+    DELETE /v1/gdpr/signup/<id>[?dry_run=true].
+    """
+
+    def do_DELETE(self) -> None:
+        """204: allowed (and erased unless a dry run); 403 with the reasons: refused."""
+        island: Events = self.server.island  # type: ignore[attr-defined]
+        if self.headers.get("apikey") != API_KEY:
+            self._send(401, {"detail": "Invalid API key."})
+            return
+        path = urlsplit(self.path).path.rstrip("/")
+        prefix = "/v1/gdpr/signup/"
+        if not path.startswith(prefix):
+            self._send(404, {"detail": "Not found."})
+            return
+        dry_run = self._query().get("dry_run", "").lower() == "true"
+        refusal = island.erase(path[len(prefix) :], dry_run)
+        if refusal is not None:
+            self._send(403, {"errors": [refusal]})
+            return
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_GET(self) -> None:
         """A Linked Events page of signups."""
