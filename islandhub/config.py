@@ -27,6 +27,9 @@ from connectors import registry
 from connectors.base import Connector
 from islandhub.errors import ConfigError, Problem
 from islandhub.mapping import Mapping
+from islandhub.quality.settings import QualitySettings
+from islandhub.quality.settings import parse as parse_quality
+from islandhub.quality.settings import problems as quality_problems
 from islandhub.yamlsource import JsonPath, YamlDocument, load_yaml, parse_path
 
 Environ = collections.abc.Mapping[str, str]
@@ -36,6 +39,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 DEFAULT_STORE_URL = "sqlite:///var/islandhub.db"
 STORE_URL_ENV = "ISLANDHUB_STORE_URL"
 PROJECT_ENV = "ISLANDHUB_PROJECT"
+# Keys of a stream the hub reads itself; every other key is the connector kind's.
+HUB_STREAM_KEYS = frozenset({"mapping", "activity"})
 SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SYSTEM_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -52,6 +57,9 @@ class HubSettings:
     store_url: str  # resolved: a relative sqlite path is made absolute against the project
     timezone: str = "Europe/Helsinki"
     priority: tuple[str, ...] = ()  # survivorship: systems whose values win, first first
+    # `api:` as written (schema-checked); islandhub.api.settings reads its key files and
+    # secrets only when the API starts, so a missing key file never stops a sync.
+    api: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,10 @@ class StreamConfig:
 
     name: str
     mapping: Mapping
-    options: dict[str, Any] = field(default_factory=dict)  # without the `mapping` key
+    options: dict[str, Any] = field(default_factory=dict)  # without the hub's own keys
+    # What the stream's records are as activities of a person (bookings, cases, signups):
+    # {type, date, title} naming payload fields; empty for plain person records.
+    activity: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,11 @@ class SystemConfig:
     title: dict[str, str] = field(default_factory=dict)
     owner: dict[str, str] = field(default_factory=dict)
     schedule: str | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)  # as written
+    quality_settings: QualitySettings = field(default_factory=QualitySettings)  # parsed
+    # How long landed raw payloads and quarantined records are kept, and when the island's
+    # records are anonymised (days); empty: kept while the island keeps them.
+    retention: dict[str, Any] = field(default_factory=dict)
     file: Path | None = None
 
 
@@ -192,7 +207,8 @@ class _ProjectLoader:
         store = store_override or data.get("store", DEFAULT_STORE_URL)
         priority = tuple(data.get("survivorship", {}).get("priority", ()))
         timezone = data.get("timezone", HubSettings.timezone)
-        return HubSettings(resolve_store_url(store, self.root), timezone, priority)
+        api = data.get("api") or {}
+        return HubSettings(resolve_store_url(store, self.root), timezone, priority, api)
 
     def valid(self, doc: YamlDocument, schema: dict[str, Any], at: JsonPath = ()) -> bool:
         data = _dig(doc.data, *at)
@@ -220,6 +236,9 @@ class _ProjectLoader:
         self.problems.extend(_system_problems(doc, data, path.stem))
         kind = self.connector(doc, data)
         streams = self.streams(doc, data, path.stem, kind)
+        if streams is not None:
+            targets = (t for s in streams.values() for t in s.mapping.target_paths)
+            self.problems.extend(quality_problems(doc, data.get("quality"), targets))
         if not valid or kind is None or streams is None or len(self.problems) > before:
             return None
         return SystemConfig(
@@ -231,6 +250,8 @@ class _ProjectLoader:
             owner=data.get("owner", {}),
             schedule=data.get("schedule"),
             quality=data.get("quality", {}),
+            quality_settings=parse_quality(data.get("quality")),
+            retention=data.get("retention", {}),
             file=path,
         )
 
@@ -262,12 +283,14 @@ class _ProjectLoader:
         for name, spec in streams.items():
             if not isinstance(spec, dict):
                 continue
-            options = {key: value for key, value in spec.items() if key != "mapping"}
+            options = {key: value for key, value in spec.items() if key not in HUB_STREAM_KEYS}
             if kind is not None:
                 self.problems.extend(validate(doc, kind.stream_schema, options, ("streams", name)))
             mapping = self.stream_mapping(doc, system, name, spec.get("mapping"))
+            if mapping is not None and mapping.push is not None and kind is not None:
+                self.problems.extend(_push_problems(doc, name, kind, options))
             if mapping is not None:
-                loaded[name] = StreamConfig(name, mapping, options)
+                loaded[name] = StreamConfig(name, mapping, options, spec.get("activity", {}))
         return loaded if len(loaded) == len(streams) else None
 
     def stream_mapping(
@@ -386,6 +409,17 @@ def _system_problems(doc: YamlDocument, data: dict[str, Any], stem: str) -> Iter
         problem = cron_problem(schedule)
         if problem:
             yield doc.problem(("schedule",), problem)
+
+
+def _push_problems(
+    doc: YamlDocument, stream: str, kind: type[Connector], options: dict[str, Any]
+) -> list[Problem]:
+    """A stream whose mapping has a `push:` section must be able to take writes."""
+    problem = kind.push_problem(options)
+    if problem is None:
+        return []
+    message = f"the mapping has a push: section, but {problem}"
+    return [doc.problem(("streams", stream, "mapping"), message)]
 
 
 def _unknown_kind(doc: YamlDocument, kind: str, exc: ConfigError) -> list[Problem]:

@@ -25,6 +25,8 @@ from islandhub.extract import prepared_batches, worth_a_worker
 from islandhub.ids import uuid7
 from islandhub.landing import Landed, counters, land, prepare, sequence
 from islandhub.privacy.masking import mask_text
+from islandhub.push.outbox import plan_for
+from islandhub.quality.batch import GateTripped, StreamCheck
 from islandhub.resolve.publish import Pending, pending_records, publish
 from islandhub.store import lease
 from islandhub.store.db import Store, loads, now
@@ -174,8 +176,16 @@ def publish_stream(
         result,
         "publish",
         progress,
-        lambda _held: _publish_pending(project, store, result, progress),
+        lambda _held: _checked_publish(project, store, result, progress),
     )
+
+
+def _checked_publish(
+    project: Project, store: Store, result: StreamResult, progress: Progress
+) -> None:
+    """Publish what the stream landed once its quality check passed (islandhub/quality)."""
+    StreamCheck.begin(project, store, result).finish()
+    _publish_pending(project, store, result, progress)
 
 
 def remap_stream(
@@ -228,7 +238,7 @@ def _leased_run(
         except BaseException as exc:
             result.status, result.error = "failed", mask_text(f"{type(exc).__name__}: {exc}")
             _finish_run(store, result)
-            if isinstance(exc, SourceError):
+            if isinstance(exc, SourceError | GateTripped):
                 raise StreamFailed(result) from exc
             raise
         result.status = "succeeded"
@@ -248,12 +258,14 @@ def _remap(
     progress: Progress,
 ) -> None:
     state = _load_state(store, result.system, stream.name) or {}
-    _publish_pending(project, store, result, progress)
+    check = StreamCheck.begin(project, store, result)  # a gated stream publishes after it
+    if not check.holds:
+        _publish_pending(project, store, result, progress)
     after = ""
     while True:
         rows = _landed_chunk(store, result.system, stream.name, after)
         if not rows:
-            return
+            break
         records = [loads(payload) for _sid, payload in rows]
         moved = [
             sid
@@ -268,16 +280,22 @@ def _remap(
             )
         prepared = prepare(Batch(records, state), stream.mapping)
         landed = land(store, result, prepared, held, remap=True)
+        check.add(landed.pending)
         progress("landed", result.as_dict())
-        _publish_landed(project, store, result, landed)
+        if not check.holds:
+            _publish_landed(project, store, result, landed)
         after = rows[-1][0]
+    check.finish()
+    _publish_pending(project, store, result, progress)
 
 
 def _landed_chunk(store: Store, system: str, stream: str, after: str) -> list[tuple[str, str]]:
     query = (
         sa.select(landing.c.source_id, landing.c.payload)
         .where(landing.c.system == system, landing.c.stream == stream, landing.c.source_id > after)
-        .where(landing.c.status != "deleted")
+        # Deleted and anonymised records have nothing to map; a payload cleared by retention
+        # (empty) keeps the fields it was mapped to.
+        .where(landing.c.status.not_in(("deleted", "anonymised")), landing.c.payload != "")
         .order_by(landing.c.source_id)
         .limit(REMAP_CHUNK)
     )
@@ -303,7 +321,10 @@ def _run(
 ) -> None:
     """Extract, land and map every batch; publish as it goes unless an orchestrator will."""
     system_id, progress = result.system, options.progress
-    if options.publish:
+    # The quality hook (islandhub/quality/batch.py); without publishing, publish_stream checks.
+    check = StreamCheck.begin(project, store, result) if options.publish else None
+    publish_now = check is not None and not check.holds  # a gated stream publishes after it
+    if publish_now:
         _publish_pending(project, store, result, progress)
     state = None if options.full_refresh else _load_state(store, system_id, stream.name)
     batches = prepared_batches(
@@ -313,12 +334,15 @@ def _run(
         if prepared.empty and prepared.state == state:
             continue  # nothing new: no empty transaction, no state history row
         landed = land(store, result, prepared, held)
+        if check is not None:
+            check.add(landed.pending)
         state = prepared.state
         progress("landed", result.as_dict())
-        if options.publish:
+        if publish_now:
             _publish_landed(project, store, result, landed)
             progress("published", result.as_dict())
-    if options.publish:
+    if check is not None:
+        check.finish()
         _publish_pending(project, store, result, progress)
 
 
@@ -398,7 +422,8 @@ def _publish_chunk(
 ) -> None:
     """Publish `pending` and move the stream's published_seq to `up_to`, in `conn`'s transaction."""
     if pending:
-        publish(conn, result.system, result.stream, pending, project.hub.priority, result.run_id)
+        priority, push = project.hub.priority, plan_for(project)
+        publish(conn, result.system, result.stream, pending, priority, result.run_id, push)
         result.published += len(pending)
         conn.execute(runs.update().where(runs.c.run_id == result.run_id).values(**counters(result)))
     conn.execute(

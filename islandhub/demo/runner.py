@@ -20,13 +20,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from islandhub.config import load_project
+from islandhub.config import Project, load_project
 from islandhub.demo.islands import all_islands
 from islandhub.demo.islands.base import DemoIsland
 from islandhub.demo.model import Population, TruthRow
 from islandhub.demo.population import generate
 from islandhub.demo.sync import sync_island
 from islandhub.errors import RunFailed
+from islandhub.quality.report import review_and_report
 from islandhub.resolve.evaluate import evaluate
 from islandhub.resolve.reconcile import resolve
 from islandhub.store import Store, open_store
@@ -80,7 +81,8 @@ def run_demo(
     if workdir.exists():
         shutil.rmtree(workdir)  # a demo run starts from nothing, so its figures repeat
     workdir.mkdir(parents=True)
-    hub = load_project(root).hub
+    project = load_project(root)
+    hub = project.hub
     store = open_store(store_url or f"sqlite:///{workdir / 'islandhub.db'}")
     say(f"generating {residents:,} residents (seed {seed}) ...")
     population = generate(residents, seed)
@@ -97,6 +99,7 @@ def run_demo(
     truth_path = workdir / "truth.csv"
     write_truth(truth, truth_path)
     accuracy = _accuracy(store, truth_path)
+    report = _report(project, store, workdir / "report", say)
     summary = {
         "islands": islands_summary,
         "records_pulled": sum(i["pulled"] for i in islands_summary),
@@ -107,13 +110,27 @@ def run_demo(
         "f1": accuracy.get("f1"),
         "clusters": accuracy.get("clusters"),
         "true_clusters": accuracy.get("true_clusters"),
-        "report": None,  # the data-quality report arrives with the quality issue
+        "report": report,
         "truth": str(truth_path),
         "store": store.engine.url.render_as_string(hide_password=True),
         "seconds": round(time.monotonic() - started, 1),
     }
     store.dispose()
     return summary
+
+
+def _report(project: Project, store: Store, folder: Path, say: Say) -> dict[str, Any]:
+    """Review every island and write the data-quality report (docs/quality.md)."""
+    say("reviewing data quality and writing the report ...")
+    written = review_and_report(project, store, folder)
+    say(f"  report: {written.html['en']} (and .sv.html, .fi.html)")
+    say(f"  figures: {written.json}; Great Expectations Data Docs: {written.docs}")
+    return {
+        "html": {lang: str(path) for lang, path in written.html.items()},
+        "json": str(written.json),
+        "data_docs": str(written.docs) if written.docs else None,
+        "seconds": round(written.review_seconds + written.seconds, 1),
+    }
 
 
 def _sync_one(root: Path, hub: Any, store: Store, island: DemoIsland, say: Say) -> dict[str, Any]:

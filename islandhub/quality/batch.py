@@ -1,0 +1,180 @@
+"""The pipeline's quality hook: validate what a run lands, keep the result, hold the gate.
+
+A run checks the records landed since the stream last published: the ones a crash or a
+tripped gate left unpublished, and the ones it lands itself. They are validated as pandas
+DataFrames in slices of up to SLICE rows (one slice for any ordinary run; a first load of
+500,000 records takes five, so memory stays flat) and the slices' results merged into one
+`batch` row of dq_results. When the system has a gate, the pipeline publishes nothing before
+`finish`, and `finish` raises GateTripped if the records fall short: the run fails with the
+reason and the records wait, landed, for the next run (or a changed gate).
+
+    check = StreamCheck.begin(project, store, result)   # before landing
+    check.add(landed.pending)                           # after each landed batch
+    check.finish()                                      # before publishing
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from islandhub.config import Project, SystemConfig
+from islandhub.errors import RunFailed
+from islandhub.landing import sequence
+from islandhub.quality import results, scores
+from islandhub.quality.outcome import Validation
+from islandhub.quality.suites import Suite, suite_for
+from islandhub.resolve.publish import Pending, pending_records
+from islandhub.store.db import Store, now
+from islandhub.store.tables import landing
+
+SLICE = 100_000
+log = logging.getLogger(__name__)
+
+
+class GateTripped(RunFailed):
+    """A run's records fall short of their system's quality gate; none was published."""
+
+
+class StreamCheck:
+    """The quality check of one run of one stream (see the module docstring)."""
+
+    def __init__(
+        self, store: Store, result: Any, system: SystemConfig | None, suite: Suite | None
+    ) -> None:
+        self.store, self.result, self.system, self.suite = store, result, system, suite
+        self.since = 0  # the stream's published_seq when the run began
+        self._ids: list[str] = []
+        self._columns: dict[str, list[Any]] = {f: [] for f in suite.fields} if suite else {}
+        self._validation: Validation | None = None
+        self.seconds = 0.0  # spent validating, for the log and the benchmark
+
+    @classmethod
+    def begin(cls, project: Project, store: Store, result: Any) -> StreamCheck:
+        """Start the check of a run (`result`: its StreamResult) before it lands anything."""
+        system = project.systems.get(result.system)
+        stream = system.streams.get(result.stream) if system else None
+        suite = suite_for(project.root, system, stream) if system and stream else None
+        check = cls(store, result, system, suite)
+        with store.connect() as conn:
+            check.since = sequence(conn, result.system, result.stream)[1]
+        check._add_unpublished()
+        return check
+
+    @property
+    def holds(self) -> bool:
+        """Whether publishing must wait for `finish`: the system has a gate."""
+        return bool(self.system and self.system.quality_settings.gate.active)
+
+    def add(self, pending: Sequence[Pending]) -> None:
+        """Take the mapped records of a landed batch (deletions have nothing to check)."""
+        if self.suite is None:
+            return
+        present = [p for p in pending if p.fields is not None]
+        if not present:
+            return
+        self._ids.extend(p.source_id for p in present)
+        for name, column in self._columns.items():
+            column.extend([p.fields.get(name) for p in present if p.fields is not None])
+        if len(self._ids) >= SLICE:
+            self._validate_slice()
+
+    def finish(self) -> None:
+        """Validate the rest, keep the result, and raise GateTripped if the gate holds."""
+        if self.suite is None or self.system is None:
+            return
+        if self._ids:
+            self._validate_slice()
+        quarantined = self._quarantined()
+        if self._validation is None and not quarantined:
+            return  # nothing new: no row, nothing to hold
+        validation = self._validation or Validation(self.suite.name, 0, [])
+        found = scores.of_validation(validation, self.suite, quarantined)
+        reasons = scores.gate_reasons(self.system.quality_settings.gate, found)
+        self._keep(validation, found, reasons)
+        log.info(
+            "%s: %d records checked in %.2f s; gate %s",
+            self.suite.name,
+            found["records"],
+            self.seconds,
+            "held" if reasons else "passed",
+        )
+        if reasons:
+            raise GateTripped(self._message(found, reasons))
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _add_unpublished(self) -> None:
+        """Records landed before this run but not published: a crash or a held gate."""
+        after = self.since
+        while self.suite is not None:
+            with self.store.connect() as conn:
+                chunk = pending_records(conn, self.result.system, self.result.stream, after)
+            if not chunk:
+                return
+            self.add(chunk)
+            after = chunk[-1].seq
+
+    def _validate_slice(self) -> None:
+        import pandas as pd
+
+        from islandhub.quality import gx
+
+        assert self.suite is not None
+        begun = time.perf_counter()
+        frame = pd.DataFrame(self._columns, dtype=object)
+        found = gx.validate(frame, self.suite, self._ids)
+        self._validation = found if self._validation is None else gx.merge(self._validation, found)
+        self._ids = []
+        self._columns = {f: [] for f in self.suite.fields}
+        self.seconds += time.perf_counter() - begun
+
+    def _quarantined(self) -> int:
+        """Records of the stream quarantined since it last published."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(landing)
+            .where(
+                landing.c.system == self.result.system,
+                landing.c.stream == self.result.stream,
+                landing.c.seq > self.since,
+                landing.c.status == "quarantined",
+            )
+        )
+        with self.store.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _keep(self, validation: Validation, found: dict[str, Any], reasons: list[str]) -> None:
+        assert self.suite is not None
+        outcome = {
+            "checks": [o.as_dict() for o in validation.outcomes],
+            "gate": {"held": bool(reasons), "reasons": reasons},
+            "gx": validation.gx,
+        }
+        with self.store.begin() as conn:
+            results.record(
+                conn,
+                run_id=self.result.run_id,
+                system=self.result.system,
+                stream=self.result.stream,
+                scope="batch",
+                suite=self.suite.name,
+                at=now(),
+                size=found["records"],
+                success=validation.success and not reasons,
+                scores=found,
+                results=outcome,
+            )
+
+    def _message(self, found: dict[str, Any], reasons: list[str]) -> str:
+        system = self.result.system
+        file = f"config/systems/{system}.yaml"
+        return (
+            f"{system}.{self.result.stream}: the quality gate holds the {found['records']:,} "
+            f"records of this run: {'; '.join(reasons)}. Nothing was published: fix the "
+            f"records in {system}, or change the gate in {file}, then sync again"
+        )
