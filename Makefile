@@ -26,6 +26,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/rest_pull.py
 	$(BIN)/python benchmarks/dag_parse.py
+	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/resolution.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,3 +41,16 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# The production profile on loopback (docs/operations.md, "Production profile"): Airflow on
+# PostgreSQL, CeleryExecutor with Redis. A local PostgreSQL or Redis that is down is started.
+.PHONY: production production-down
+production: $(STAMP)
+	@pg_isready -h 127.0.0.1 -p 5432 -q || \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	$(BIN)/python -m islandhub.production up
+
+production-down: $(STAMP)
+	$(BIN)/python -m islandhub.production down

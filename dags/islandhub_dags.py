@@ -5,8 +5,11 @@ store, no Airflow variables): the tasks call islandhub.orchestrate, which loads 
 the project itself. Tasks pass run ids through XCom, never records.
 
     islandhub__<system>   check -> land (one mapped task per stream) -> publish => Asset
-    islandhub__report     daily: a JSON status summary into var/reports/
-    islandhub__push       on the Asset islandhub://residents (the outbox comes later)
+                          (publish checks quality first: a tripped gate fails the task)
+    islandhub__report     daily: the data-quality report into var/reports/ (sv, fi, en)
+    islandhub__push       on the Asset islandhub://residents, and hourly for retries:
+                          delivers the outbox to subscribed islands
+    islandhub__retention  daily: each island's retention periods (docs/privacy.md)
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, BaseNotifier, dag, get_current_context, task
+import pendulum
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    BaseNotifier,
+    CronTriggerTimetable,
+    dag,
+    get_current_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowFailException
 
 from islandhub import orchestrate
@@ -28,6 +40,11 @@ log = logging.getLogger(__name__)
 ROOT = orchestrate.project_root(Path(__file__).resolve().parent.parent)
 RESIDENTS = Asset(orchestrate.RESIDENTS_URI)
 POOLS = orchestrate.pools_enabled()
+# Airflow reads a cron schedule in the zone of the DAG's start_date (else in its
+# default_timezone, UTC unless set): the hub's zone makes "30 6 * * *" mean 06:30 in Helsinki,
+# summer and winter alike. The date itself only needs to be in the past (catchup is off).
+TIMEZONE = pendulum.timezone(orchestrate.hub_timezone(ROOT))
+START = pendulum.datetime(2025, 1, 1, tz=TIMEZONE)
 
 
 class TeamsNotifier(BaseNotifier):
@@ -96,6 +113,7 @@ def system_dag(spec: orchestrate.DagSpec) -> Any:
     @dag(
         dag_id=f"islandhub__{spec.system}",
         schedule=spec.schedule,
+        start_date=START,
         catchup=False,
         max_active_runs=1,
         max_active_tasks=spec.slots,
@@ -134,13 +152,14 @@ def system_dag(spec: orchestrate.DagSpec) -> Any:
 @dag(
     dag_id="islandhub__report",
     schedule="@daily",
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["islandhub", "report"],
     default_args=_default_args("islandhub", None),
 )
 def report() -> None:
-    """Daily: write the hub's status as JSON into var/reports/ (stand-in for the DQ report)."""
+    """Daily: the data-quality report the Chief Digital Officer reads, into var/reports/."""
 
     @task
     def status_report() -> str:
@@ -151,14 +170,18 @@ def report() -> None:
 
 @dag(
     dag_id="islandhub__push",
-    schedule=[RESIDENTS],
+    # Each publish wakes it; the hourly run delivers rows whose backoff has passed meanwhile.
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("17 * * * *", timezone=TIMEZONE), assets=RESIDENTS
+    ),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["islandhub", "push"],
     default_args=_default_args("islandhub", None),
 )
 def push() -> None:
-    """On each update of islandhub://residents: push to subscribed islands (only logs, for now)."""
+    """On each update of islandhub://residents (and hourly): deliver the outbox."""
 
     @task
     def push_changes() -> str:
@@ -170,7 +193,29 @@ def push() -> None:
     push_changes()
 
 
+@dag(
+    dag_id="islandhub__retention",
+    schedule="@daily",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    tags=["islandhub", "privacy"],
+    default_args=_default_args("islandhub", None),
+)
+def retention() -> None:
+    """Daily: clear, delete and anonymise what each island's retention period has passed."""
+
+    @task
+    def enforce_retention() -> str:
+        message = orchestrate.enforce_retention(ROOT)
+        log.info(message)
+        return message
+
+    enforce_retention()
+
+
 for _spec in orchestrate.dag_specs(ROOT):
     system_dag(_spec)
 report()
 push()
+retention()

@@ -19,7 +19,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from islandhub import __version__
+from islandhub import __version__, cli_privacy, cli_push, cli_quality
+from islandhub.api import command as cli_api
+from islandhub.cli_privacy import add_purpose
 from islandhub.errors import ConfigError, HubError
 from islandhub.privacy.masking import MaskingFilter, mask_text
 
@@ -33,7 +35,6 @@ def _console(stderr: bool = False) -> Console:
 
 out = _console()
 err = _console(stderr=True)
-DEFAULT_PURPOSE = "resident data administration"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,26 +95,33 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="test the connection to an island")
     check.add_argument("system")
 
-    resident = commands.add_parser("resident", help="read golden resident records (audited)")
+    resident = commands.add_parser(
+        "resident", help="read golden resident records; a steward's corrections (audited)"
+    )
     rsub = resident.add_subparsers(dest="resident_command", required=True, metavar="ACTION")
     show = rsub.add_parser("show", help="one resident's golden record with lineage")
     show.add_argument("resident_id", nargs="?", metavar="ID")
     show.add_argument("--national-id", help="find the resident by national id (HETU)")
+    add_purpose(show)
     show.add_argument(
-        "--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)"
+        "--reveal", action="store_true", help="show the national id unmasked (audited)"
     )
     show.add_argument("--json", action="store_true")
     explain = rsub.add_parser("explain", help="why these records are one person")
     explain.add_argument("resident_id", metavar="ID")
-    explain.add_argument("--purpose", default=DEFAULT_PURPOSE, help="why you read it (audited)")
+    add_purpose(explain)
     explain.add_argument("--json", action="store_true")
     listing = rsub.add_parser("list", help="a page of residents")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--offset", type=int, default=0)
-    listing.add_argument(
-        "--purpose", default=DEFAULT_PURPOSE, help="why you read it (written to the audit log)"
-    )
+    add_purpose(listing)
     listing.add_argument("--json", action="store_true")
+    _steward_parsers(rsub)
+    cli_privacy.add_resident_parsers(rsub)
+    cli_privacy.add_commands(commands)
+    cli_push.add_commands(commands)
+    cli_quality.add_commands(commands)
+    cli_api.add_commands(commands)
 
     mapping = commands.add_parser("mapping", help="check and preview mapping files")
     msub = mapping.add_subparsers(dest="mapping_command", required=True, metavar="ACTION")
@@ -139,6 +147,38 @@ def _parser() -> argparse.ArgumentParser:
     cnew.add_argument("name", help="the system id, e.g. booking")
     cnew.add_argument("--kind", required=True, choices=["rest", "python"])
     return parser
+
+
+def _steward_parsers(rsub: Any) -> None:
+    """The data steward's corrections: recorded with who and why, audited, kept by every run."""
+    merge = rsub.add_parser(
+        "merge", help="steward: A and B are one person (the older id stays, the other redirects)"
+    )
+    merge.add_argument("resident_id", metavar="A")
+    merge.add_argument("other_id", metavar="B")
+    split = rsub.add_parser("split", help="steward: these records of ID are another person")
+    split.add_argument("resident_id", metavar="ID")
+    split.add_argument(
+        "--records",
+        required=True,
+        action="append",
+        metavar="SYSTEM:STREAM:SOURCE_ID[,...]",
+        help="the records that move (repeat or separate with commas)",
+    )
+    split.add_argument("--into", metavar="ID", help="an existing resident (default: a new one)")
+    pin = rsub.add_parser("pin", help="steward: fix a golden field's value (rule steward-pin)")
+    pin.add_argument("resident_id", metavar="ID")
+    pin.add_argument("field", metavar="FIELD")
+    pin.add_argument("value", metavar="VALUE")
+    unpin = rsub.add_parser("unpin", help="steward: lift a pin (survivorship chooses again)")
+    unpin.add_argument("resident_id", metavar="ID")
+    unpin.add_argument("field", metavar="FIELD")
+    for command in (merge, split, pin, unpin):
+        command.add_argument(
+            "--reason", required=True, help="why (recorded with the decision and audited)"
+        )
+        command.add_argument("--actor", help="who decides (default: ISLANDHUB_ACTOR or OS user)")
+        command.add_argument("--json", action="store_true")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,16 +217,19 @@ def _store(project: Any) -> Any:
     return open_store(project.hub.store_url)
 
 
-def _print_json(value: Any) -> None:
-    # Source ids of some islands are national ids (the register): mask every one on the way out.
-    sys.stdout.write(mask_text(json.dumps(value, ensure_ascii=False, indent=2, default=str)) + "\n")
+def _print_json(value: Any, *, masked: bool = True) -> None:
+    # Source ids of some islands are national ids (the register): mask every one on the way out,
+    # unless the reader asked to --reveal (audited).
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write((mask_text(text) if masked else text) + "\n")
 
 
-def _emit(renderable: Any) -> None:
-    """Print a table or text to stdout with every national id masked."""
+def _emit(renderable: Any, *, masked: bool = True) -> None:
+    """Print a table or text to stdout with every national id masked (unless revealed)."""
     with out.capture() as captured:
         out.print(renderable)
-    sys.stdout.write(mask_text(captured.get()))
+    text = captured.get()
+    sys.stdout.write(mask_text(text) if masked else text)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -325,12 +368,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_resident(args: argparse.Namespace) -> int:
-    """`islandhub resident show|list`."""
-    from islandhub.residents import Reader, list_residents, show
+    """`islandhub resident show|list|explain|merge|split|pin|unpin`."""
+    from islandhub.residents import list_residents, show
 
     project = _project(args)
     store = _store(project)
-    reader = Reader.from_environment(args.purpose)
+    if args.resident_command in _STEWARD_COMMANDS:
+        return _steward(project, store, args)
+    if args.resident_command == "export":
+        return cli_privacy.cmd_export(project, store, args)
+    if args.resident_command == "erase":
+        return cli_privacy.cmd_erase(project, store, args)
+    reader = cli_privacy.reader_for(args)
     if args.resident_command == "explain":
         return _explain(project, store, reader, args)
     if args.resident_command == "list":
@@ -342,14 +391,58 @@ def cmd_resident(args: argparse.Namespace) -> int:
         return 0
     if bool(args.resident_id) == bool(args.national_id):
         raise ConfigError("give a resident ID or --national-id (one of them)")
-    found = show(store, reader, resident_id=args.resident_id, national_id=args.national_id)
+    found = show(
+        store,
+        reader,
+        resident_id=args.resident_id,
+        national_id=args.national_id,
+        reveal=args.reveal,
+    )
     if found is None:
         err.print("no such resident")
         return 1
     if args.json:
-        _print_json(found)
+        _print_json(found, masked=not args.reveal)
     else:
-        _print_resident(found)
+        _print_resident(found, masked=not args.reveal)
+    return 0
+
+
+_STEWARD_COMMANDS = ("merge", "split", "pin", "unpin")
+
+
+def _steward(project: Any, store: Any, args: argparse.Namespace) -> int:
+    from islandhub.push.outbox import plan_for
+    from islandhub.resolve import steward
+
+    who = steward.Steward.of(args.actor, args.reason)
+    priority = project.hub.priority
+    push = plan_for(project)  # steward changes owe the subscribed islands their pushes too
+    command = args.resident_command
+    if command == "merge":
+        decision = steward.merge(store, who, args.resident_id, args.other_id, priority, push)
+        done = (
+            f"merged {decision.other_resident_id} into {decision.resident_id} "
+            f"({len(decision.records)} source records); {decision.other_resident_id} redirects"
+        )
+    elif command == "split":
+        records = steward.parse_records(args.records)
+        decision = steward.split(store, who, args.resident_id, records, priority, args.into, push)
+        done = (
+            f"moved {len(decision.records)} record(s) of {decision.resident_id} to "
+            f"{decision.other_resident_id}: "
+            + ", ".join(steward.record_text(r) for r in decision.records)
+        )
+    elif command == "pin":
+        decision = steward.pin(store, who, args.resident_id, args.field, args.value, priority, push)
+        done = f"pinned {decision.field} of {decision.resident_id}"
+    else:
+        decision = steward.unpin(store, who, args.resident_id, args.field, priority, push)
+        done = f"unpinned {decision.field} of {decision.resident_id}"
+    if args.json:
+        _print_json({"decision": decision.as_dict()})
+    else:
+        _emit(f"{done} (decision {decision.id}, by {decision.actor})")
     return 0
 
 
@@ -369,6 +462,12 @@ def _explain(project: Any, store: Any, reader: Any, args: argparse.Namespace) ->
     _emit(table)
     if not found["model"]:
         _emit("no matching model yet (islandhub resolve trains one)")
+    for d in found.get("decisions", []):
+        what = d["field"] or d["other_resident_id"] or ""
+        state = "" if d["active"] else " (lifted)"
+        _emit(f"steward {d['kind']} {what}{state}: {d['reason']} ({d['actor']}, {d['at'][:19]})")
+    if found.get("non_disclosure"):
+        _emit("non-disclosure order (turvakielto): address values are not shown")
     for pair in found["comparisons"]:
         detail = Table("comparison", "level", "weight", "values")
         for c in pair["comparisons"]:
@@ -400,10 +499,10 @@ def _print_resident_table(rows: list[dict[str, Any]]) -> None:
     _emit(table)
 
 
-def _print_resident(found: dict[str, Any]) -> None:
+def _print_resident(found: dict[str, Any], *, masked: bool = True) -> None:
     record, lineage = found["record"], found["lineage"]
     if found.get("requested_id"):
-        _emit(f"{found['requested_id']} was merged into {found['resident_id']}")
+        _emit(f"{found['requested_id']} was merged into {found['resident_id']}", masked=masked)
     _emit(
         f"resident {found['resident_id']}  version {found['version']}  "
         f"updated {found['updated_at'][:19]}"
@@ -415,11 +514,11 @@ def _print_resident(found: dict[str, Any]) -> None:
         source = lineage.get(name, {})
         origin = f"{source['system']}.{source['stream']}:{source['source_id']}" if source else ""
         table.add_row(name, _display(value), origin, source.get("rule", ""))
-    _emit(table)
+    _emit(table, masked=masked)
     ids = ", ".join(
         f"{i['system']}.{i['stream']}:{i['source_id']}" for i in record.get("identifiers", [])
     )
-    _emit(f"source records: {ids}")
+    _emit(f"source records: {ids}", masked=masked)
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -499,8 +598,11 @@ def _optional_root(args: argparse.Namespace) -> Path | None:
 def _read_sample(path: Path) -> list[dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:  # (issue 9, hostile input: no traceback for a bad file)
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}): save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    unusable = False  # (issue 9, hostile input) JSON that Python parses but cannot use
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
@@ -510,6 +612,19 @@ def _read_sample(path: Path) -> list[dict[str, Any]]:
             raise ConfigError(
                 f"{path}:{exc.lineno}:{exc.colno}: not JSON or JSON Lines: {exc.msg}"
             ) from exc
+        except (ValueError, RecursionError):  # as below, in one of its lines
+            unusable = True
+    except (ValueError, RecursionError):  # too deep, or a number of 4300+ digits
+        unusable = True
+    try:  # a lone surrogate ("\\ud800") parses, but cannot be printed
+        json.dumps(None if unusable else data, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        unusable = True
+    if unusable:
+        raise ConfigError(
+            f"{path}: not usable JSON: nested too deeply, a number too long, "
+            "or text that is not Unicode (a lone surrogate)"
+        )
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -591,10 +706,12 @@ def cmd_remap(args: argparse.Namespace) -> int:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """`islandhub resolve [--train]`."""
+    from islandhub.push.outbox import plan_for
     from islandhub.resolve.reconcile import resolve
 
     project = _project(args)
-    result = resolve(project.root, _store(project), project.hub.priority, retrain=args.train)
+    store, push = _store(project), plan_for(project)
+    result = resolve(project.root, store, project.hub.priority, retrain=args.train, push=push)
     if args.json:
         _print_json(result.as_dict())
     else:
@@ -654,6 +771,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """`islandhub report`."""
+    project = _project(args)
+    for line in cli_quality.cmd_report(project, _store(project), args):
+        out.print(line, markup=False)
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "evaluate": cmd_evaluate,
@@ -665,6 +790,11 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "resident": cmd_resident,
     "mapping": cmd_mapping,
     "connector": cmd_connector,
+    "audit": cli_privacy.cmd_audit,
+    "retention": cli_privacy.cmd_retention,
+    "push": cli_push.cmd_push,
+    "report": _report,
+    "api": cli_api.cmd_api,
 }
 
 

@@ -136,6 +136,37 @@ def _strings(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+#: The zone of schedules when hub.yaml names none (as islandhub.config.HubSettings.timezone).
+DEFAULT_TIMEZONE = "Europe/Helsinki"
+
+
+def hub_timezone(root: Path) -> str:
+    """The IANA zone the DAGs' schedules are read in: hub.yaml's `timezone`, safe-loaded only.
+
+    A missing, unreadable or unknown value gives the default with a warning instead of
+    failing the parse: one bad hub.yaml must not hide every DAG (`islandhub check` reports it).
+    """
+    import zoneinfo
+
+    try:
+        with (root / "config" / "hub.yaml").open(encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=_SAFE_LOADER)
+    except (OSError, yaml.YAMLError) as exc:
+        log.warning("config/hub.yaml unreadable (%s); schedules in %s", exc, DEFAULT_TIMEZONE)
+        return DEFAULT_TIMEZONE
+    name = data.get("timezone") if isinstance(data, dict) else None
+    if name is None:
+        return DEFAULT_TIMEZONE
+    try:
+        zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        log.warning(
+            "unknown time zone %r in config/hub.yaml; schedules in %s", name, DEFAULT_TIMEZONE
+        )
+        return DEFAULT_TIMEZONE
+    return str(name)
+
+
 def pools_enabled() -> bool:
     """True when the operator has created the pools and switched them on (POOLS_ENV=1)."""
     return os.environ.get(POOLS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
@@ -315,34 +346,72 @@ def _checked(result: StreamResult) -> str:
 
 
 def write_status_report(root: Path, out_dir: Path | None = None) -> Path:
-    """Write the hub's status (`islandhub status --json`) to var/reports/status-<time>.json.
+    """The daily data-quality report: review every island, write it into var/reports/.
 
-    A stand-in for the daily data-quality report, which a later issue brings.
+    Writes quality-report.{sv,fi,en}.html, quality-report.json and the Great Expectations
+    Data Docs (data-docs/) into `out_dir` (default var/reports in the project) and returns
+    that folder. The name stays from when this task wrote a JSON status summary.
     """
-    from islandhub.status import hub_status
-    from islandhub.store.db import now
+    from islandhub.quality.report import review_and_report
 
     project, store = open_project(root)
     try:
-        data = hub_status(project, store)
+        folder = out_dir or project.root / "var" / "reports"
+        written = review_and_report(project, store, folder)
     finally:
         store.dispose()
-    folder = out_dir or project.root / "var" / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"status-{now():%Y%m%dT%H%M%SZ}.json"
-    text = mask_text(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    path.write_text(text + "\n", encoding="utf-8")
-    log.info("status report written to %s", path)
-    return path
+    log.info(
+        "data-quality report written to %s (review %.1f s, report %.1f s)",
+        folder,
+        written.review_seconds,
+        written.seconds,
+    )
+    return folder
 
 
 def describe_push(asset_events: Iterable[Any]) -> str:
-    """Say what the push step would deliver (the outbox comes in a later issue)."""
+    """Deliver the outbox to every subscribed island (islandhub.push.deliver); say what went.
+
+    The asset events only wake the task: what to send is in the outbox, written with each
+    publish. Rows that failed (the island asked to wait, or refused) raise RunFailed, so that
+    Airflow retries the task with its backoff and finally notifies the owners; a dead row
+    waits for `islandhub push replay`.
+    """
+    from islandhub.push.deliver import deliver
+
     count = sum(1 for _ in asset_events)
-    return (
-        f"{count} update(s) of {RESIDENTS_URI} received; pushing to subscribed islands is "
-        "not built yet (the outbox arrives in a later issue): nothing was sent"
+    project, store = open_project(project_root(Path(__file__).resolve().parent.parent))
+    try:
+        reports = deliver(project, store, lookup=AIRFLOW_SECRETS)
+    finally:
+        store.dispose()
+    done = "; ".join(
+        f"{r.target}: {r.delivered} delivered, {r.retrying} to retry, {r.dead} dead"
+        + (" (busy: another push holds it)" if r.busy else "")
+        for r in reports
     )
+    message = mask_text(f"{count} update(s) of {RESIDENTS_URI} received; {done or 'nothing due'}")
+    errors = [f"{r.target}: {e}" for r in reports for e in r.errors]
+    if any(not r.ok for r in reports):
+        raise RunFailed(mask_text(message + "\n" + "\n".join(errors)))
+    return message
+
+
+def enforce_retention(root: Path) -> str:
+    """The daily retention run: each island's periods from its system file (docs/privacy.md)."""
+    from islandhub.privacy.retention import enforce
+
+    project, store = open_project(root)
+    try:
+        results = enforce(project, store)
+    finally:
+        store.dispose()
+    done = "; ".join(
+        f"{r.system}: {r.payloads_cleared} payloads cleared, {r.quarantine_deleted} quarantined "
+        f"deleted, {r.anonymised} anonymised"
+        for r in results
+    )
+    return done or "no system has a retention: block"
 
 
 # --- failure notifications ---------------------------------------------------------------

@@ -204,7 +204,10 @@ resolution_models = sa.Table(
 
 
 # Merges, splits and pins made by a data steward, with who and why; every later run and
-# retraining respects the active ones (migration 0003).
+# retraining respects the active ones (migration 0003, islandhub/resolve/steward.py).
+# Merges and splits are kept as constraints over source records, which outlive resident ids:
+# `records` must stay one resident, and never share one with `apart` (JSON lists of
+# [system, stream, source_id]). A pin fixes `field` of `resident_id` to `value` (JSON).
 steward_decisions = sa.Table(
     "steward_decisions",
     metadata,
@@ -214,11 +217,15 @@ steward_decisions = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # merge | split | pin | unpin
     sa.Column("resident_id", RESIDENT_ID, nullable=False, index=True),
+    # merge: the id redirected; split: where the records went; pin: the resident it came from
     sa.Column("other_resident_id", RESIDENT_ID, nullable=True),
-    sa.Column("records", sa.Text, nullable=True),  # JSON [[system, stream, source_id], ...]
+    sa.Column("records", sa.Text, nullable=True),
+    sa.Column("apart", sa.Text, nullable=True),
     sa.Column("field", sa.String(128), nullable=True),
-    sa.Column("value", sa.Text, nullable=True),  # JSON
+    sa.Column("value", sa.Text, nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, default=True),
+    # Publishing probes for active pins with every chunk; the resolve pass reads merges/splits.
+    sa.Index(None, "kind", "active"),
 )
 
 # The result of every validated batch (scope "batch") and cross-system check (scope
@@ -243,7 +250,8 @@ dq_results = sa.Table(
 
 # Changes owed to subscribed islands: written in the publish's transaction, delivered
 # idempotently (one key per resident, version and target), retried with backoff, dead-lettered
-# with the reason (migration 0005).
+# with the reason (migration 0005, islandhub/push/). A row superseded by a newer version of
+# the same resident and target is never sent: each payload carries every field it sets.
 outbox = sa.Table(
     "outbox",
     metadata,
@@ -254,7 +262,7 @@ outbox = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("idempotency_key", sa.String(128), nullable=False, unique=True),
     sa.Column("payload", sa.Text, nullable=False),  # JSON: the target's fields to send
-    sa.Column("status", sa.String(16), nullable=False),  # pending | delivered | dead
+    sa.Column("status", sa.String(16), nullable=False),  # pending|delivered|dead|superseded
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", TS, nullable=False),
     sa.Column("last_error", sa.Text, nullable=True),
@@ -262,6 +270,21 @@ outbox = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("delivered_at", TS, nullable=True),
     sa.Index(None, "status", "next_attempt_at"),
+    # The newest row per resident and target: what a new version's payload is compared with.
+    sa.Index(None, "resident_id", "target", "stream"),
+)
+
+
+# Source records erased on a resident's request whose island has not deleted them yet:
+# landing skips them until the island reports the delete (migration 0006).
+tombstones = sa.Table(
+    "tombstones",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("erasure_id", sa.String(36), nullable=False),
+    sa.Column("erased_at", TS, nullable=False),
 )
 
 

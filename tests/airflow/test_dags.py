@@ -127,7 +127,8 @@ def test_teams_notifier_posts_a_card_to_the_webhook_in_the_variable(airflow: Air
 def test_dagbag_imports_one_dag_per_system_without_errors(airflow: AirflowEnv) -> None:
     bag = airflow.dagbag()
     assert bag["import_errors"] == {}
-    expected = {f"islandhub__{s}" for s in SYSTEMS} | {"islandhub__report", "islandhub__push"}
+    extra = {"islandhub__report", "islandhub__push", "islandhub__retention"}
+    expected = {f"islandhub__{s}" for s in SYSTEMS} | extra
     assert set(bag["dags"]) == expected
     for system in SYSTEMS:
         spec = yaml.safe_load((REPO / "config" / "systems" / f"{system}.yaml").read_text("utf-8"))
@@ -143,9 +144,11 @@ def test_dagbag_imports_one_dag_per_system_without_errors(airflow: AirflowEnv) -
         assert dag["outlets"] == ["islandhub://residents/"]
     assert bag["dags"]["islandhub__report"]["tasks"] == ["status_report"]
     assert bag["dags"]["islandhub__push"]["tasks"] == ["push_changes"]
-    assert bag["dags"]["islandhub__push"]["schedule"] == "assets"
-    assert bag["dags"]["islandhub__push"]["timetable"] == "AssetTriggeredTimetable"
+    # Woken by every publish, and hourly for rows whose backoff has passed.
+    assert bag["dags"]["islandhub__push"]["timetable"] == "AssetOrTimeSchedule"
     assert bag["dags"]["islandhub__report"]["schedule"] == "@daily"
+    assert bag["dags"]["islandhub__retention"]["tasks"] == ["enforce_retention"]
+    assert bag["dags"]["islandhub__retention"]["schedule"] == "@daily"
 
 
 @pytest.mark.slow
@@ -223,7 +226,7 @@ def test_parsing_fifty_systems_stays_within_budget(airflow: AirflowEnv, tmp_path
     started = time.perf_counter()
     bag = airflow.dagbag(extra={"ISLANDHUB_PROJECT": str(project)})
     assert bag["import_errors"] == {}
-    assert len(bag["dags"]) == 52
+    assert len(bag["dags"]) == 53  # 50 islands, report, push, retention
     # The target is 1 s (benchmarks/dag_parse.py); this bound is loose for a noisy machine.
     assert bag["parse_s"] < 5.0, f"parsing 50 systems took {bag['parse_s']:.2f} s"
     assert time.perf_counter() - started < 60
