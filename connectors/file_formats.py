@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,7 @@ import defusedxml
 import defusedxml.ElementTree as safe_xml
 import openpyxl
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
 
 from connectors.base import Rejected
 from islandhub.errors import FatalSourceError
@@ -41,6 +43,27 @@ DEFAULT_MAX_RATIO = 100
 # Below this many uncompressed bytes an archive cannot hurt, whatever its ratio.
 RATIO_FLOOR = 1024 * 1024
 FORMATS = ("csv", "json", "jsonl", "xlsx", "xml")
+#: Excel's own limits: a row number past the last row is a forged sheet, not an export.
+XLSX_MAX_ROWS = 1_048_576
+#: Header columns read at most. Every record gets a key per header column, so one forged
+#: header cell at column XFD would make each 40-byte row a record of 16,384 keys.
+XLSX_MAX_COLUMNS = 1000
+#: Cells read past the header's width: enough to reject a wider row with its true width
+#: (up to this), while a forged cell at column XFD costs nothing.
+XLSX_EXTRA_COLUMNS = 100
+#: What openpyxl raises on a damaged workbook, whether it shows when opened or when read.
+XLSX_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,  # a damaged deflate stream
+    EOFError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    OSError,
+    ParseError,
+    InvalidFileException,
+)
 
 Item = dict[str, Any] | Rejected
 Reader = Callable[[Path, Mapping[str, Any]], Iterator[Item]]
@@ -61,6 +84,14 @@ def text_encoding(path: Path, options: Mapping[str, Any]) -> str:
     """The encoding to read `path` with: the configured one, or detected for `auto`."""
     encoding = str(options.get("encoding", "utf-8"))
     if encoding.lower() != AUTO:
+        try:
+            # Unknown names, and codecs that are not text encodings (base64), fail here.
+            io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+        except LookupError:
+            raise FatalSourceError(
+                f"{path.name}: {encoding!r} is not a text encoding: set `encoding` to one "
+                "like utf-8, cp1252 or latin-1, or to `auto`"
+            ) from None
         return encoding
     detected = detect_encoding(path)
     log.info("%s: encoding detected as %s", path.name, detected)
@@ -101,9 +132,12 @@ def _decodes_file(encoding: str, path: Path) -> bool:
         return _decodes(encoding, iter(lambda: handle.read(1 << 20), b""), final=True)
 
 
-def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> FatalSourceError:
+def _decode_error(path: Path, encoding: str, exc: UnicodeError) -> FatalSourceError:
+    # Not every UnicodeError has a position: utf-16 without a BOM fails before any byte.
+    start = getattr(exc, "start", None)
+    where = f"byte {start}" if isinstance(start, int) else "the file"
     return FatalSourceError(
-        f"{path.name}: cannot decode byte {exc.start} as {encoding}: set `encoding` "
+        f"{path.name}: cannot decode {where} as {encoding}: set `encoding` "
         "on the stream (exports from Windows systems are often cp1252; `auto` detects it)"
     )
 
@@ -116,7 +150,7 @@ def csv_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:
     encoding = text_encoding(path, options)
     try:
         yield from _csv_rows(path, options, encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         raise _decode_error(path, encoding, exc) from exc
 
 
@@ -149,7 +183,7 @@ def jsonl_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:
     encoding = text_encoding(path, options)
     try:
         yield from _jsonl_lines(path, encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         raise _decode_error(path, encoding, exc) from exc
 
 
@@ -161,8 +195,9 @@ def _jsonl_lines(path: Path, encoding: str) -> Iterator[Item]:
             where = f"{path.name}:{number}"
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Rejected(f"not JSON: {exc.msg}", mask_text(line)[:EXCERPT_CHARS], where)
+            except (ValueError, RecursionError) as exc:
+                excerpt = mask_text(line)[:EXCERPT_CHARS]
+                yield Rejected(f"not JSON: {_json_problem(exc)}", excerpt, where)
                 continue
             if isinstance(value, dict):
                 yield value
@@ -170,12 +205,21 @@ def _jsonl_lines(path: Path, encoding: str) -> Iterator[Item]:
                 yield Rejected("not a JSON object", mask_text(line)[:EXCERPT_CHARS], where)
 
 
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    """Why a JSON text was refused, short: Python's own messages run long for these two."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "a number with too many digits"  # int() refuses over 4300 digits
+
+
 def json_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:
     """The objects of the list at `records` (a dotted path) in one JSON document."""
     encoding = text_encoding(path, options)
     try:
         text = path.read_text(encoding=encoding)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         raise _decode_error(path, encoding, exc) from exc
     try:
         document = json.load(io.StringIO(text))
@@ -183,6 +227,8 @@ def json_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:
         raise FatalSourceError(
             f"{path.name}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"
         ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise FatalSourceError(f"{path.name}: not JSON: {_json_problem(exc)}") from None
     records: Any = document
     for key in filter(None, str(options.get("records", "")).split(".")):
         records = records.get(key) if isinstance(records, dict) else None
@@ -234,11 +280,11 @@ def xlsx_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:
     )
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except XLSX_DAMAGED as exc:
         raise FatalSourceError(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
     try:
         yield from _sheet_items(path.name, _sheet(workbook, path.name, options), options)
-    except (zipfile.BadZipFile, EOFError) as exc:  # a corrupt entry shows only when read
+    except XLSX_DAMAGED as exc:  # a damaged sheet shows only when its rows are read
         raise FatalSourceError(f"{path.name}: corrupt XLSX workbook ({exc})") from exc
     finally:
         workbook.close()
@@ -260,12 +306,30 @@ def _sheet(workbook: Any, name: str, options: Mapping[str, Any]) -> Any:
 def _sheet_items(name: str, sheet: Any, options: Mapping[str, Any]) -> Iterator[Item]:
     header_row = int(options.get("header_row", 1))
     reject_short = options.get("short_rows", "empty") == "reject"
-    rows = sheet.iter_rows(min_row=header_row, values_only=True)
-    header = _header(next(rows, ()))
+    # The sheet's declared size is the file's word, not its content: a forged `A1:XFD1048576`
+    # would pad every row to 16,384 cells. Rows are read as wide as their own cells instead,
+    # and data rows no wider than the header needs.
+    sheet.reset_dimensions()
+    first = sheet.iter_rows(min_row=header_row, max_row=header_row, values_only=True)
+    header = _header(next(first, ()))
     if not header:
         return
     width = len(header)
+    if width > XLSX_MAX_COLUMNS:
+        raise FatalSourceError(
+            f"{name}: refused: the header row is {width} columns wide, more than "
+            f"{XLSX_MAX_COLUMNS}; is row {header_row} the header (see `header_row`)?"
+        )
+    rows = sheet.iter_rows(
+        min_row=header_row + 1, max_col=width + XLSX_EXTRA_COLUMNS + 1, values_only=True
+    )
     for number, raw in enumerate(rows, start=header_row + 1):
+        if number > XLSX_MAX_ROWS:
+            raise FatalSourceError(
+                f"{name}: refused: a row numbered past Excel's last row ({XLSX_MAX_ROWS})"
+            )
+        if raw.count(None) == len(raw):
+            continue  # an empty row (or a gap openpyxl fills in): skipped at C speed
         row = _trimmed(raw)
         if not row:
             continue  # an empty row: spreadsheets are full of them
@@ -294,7 +358,8 @@ def _trimmed(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _rejected_row(name: str, number: int, row: tuple[Any, ...], width: int) -> Rejected:
     excerpt = mask_text(";".join("" if v is None else str(v) for v in row))[:EXCERPT_CHARS]
-    reason = f"expected {width} columns, found {len(row)}"
+    found = len(row) if len(row) <= width + XLSX_EXTRA_COLUMNS else f"more than {len(row) - 1}"
+    reason = f"expected {width} columns, found {found}"
     return Rejected(reason, excerpt, f"{name}:row {number}")
 
 
@@ -324,20 +389,23 @@ def xml_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:
     always_lists = frozenset(str(p).strip("/") for p in options.get("repeated", ()))
     try:
         with path.open("rb") as handle:
-            yield from _xml_records(handle, wanted, always_lists)
+            yield from _xml_records(handle, wanted, always_lists, path.name)
     except defusedxml.DefusedXmlException as exc:
         raise FatalSourceError(f"{path.name}: {XML_REFUSED}") from exc
     except ParseError as exc:
         line, column = exc.position
         raise FatalSourceError(f"{path.name}:{line}:{column}: not well-formed XML") from exc
+    except LookupError as exc:  # the XML declaration names an encoding there is no codec for
+        raise FatalSourceError(f"{path.name}: not readable XML: {exc}") from None
 
 
 def _xml_records(
-    handle: IO[bytes], wanted: list[str], always_lists: frozenset[str]
+    handle: IO[bytes], wanted: list[str], always_lists: frozenset[str], name: str
 ) -> Iterator[Item]:
     stack: list[Element] = []
     tags: list[str] = []
     inside = 0  # depth of the record being read; 0 outside any record
+    count = 0
     for event, element in safe_xml.iterparse(handle, events=("start", "end"), forbid_dtd=True):
         if event == "start":
             stack.append(element)
@@ -347,7 +415,13 @@ def _xml_records(
             continue
         if inside == len(stack):
             inside = 0
-            yield _record(element, always_lists)
+            count += 1
+            try:
+                item: Item = _record(element, always_lists)
+            except RecursionError:  # the parser streams any depth; turning it into a dict not
+                excerpt = mask_text(f"<{_local(element.tag)}>")[:EXCERPT_CHARS]
+                item = Rejected("nested too deeply", excerpt, f"{name}:record {count}")
+            yield item
         if not inside and len(stack) > 1:
             # Outside a record, an ended element is never needed again: forget it, so that
             # memory stays flat however big the file.

@@ -96,6 +96,9 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
             prepared.rejected.append(payload)
             continue
         source_id = mapping.source_id(record)
+        if source_id is not None and "\x00" in source_id:
+            prepared.rejected.append(_nul_id(payload))
+            continue
         if source_id is None:
             prepared.no_id.append(payload)
             continue
@@ -142,6 +145,17 @@ def _payload(record: Any) -> str | Rejected:
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         reason = f"the record cannot be stored as JSON: {exc}"
         return Rejected(reason, mask_text(text)[:EXCERPT_CHARS], f"unstorable:{digest}")
+
+
+def _nul_id(payload: str) -> Rejected:
+    """A source id with a NUL character: PostgreSQL text cannot hold one, so no store may."""
+    reason = "the source id holds a NUL character, which the store cannot keep"
+    return Rejected(reason, _excerpt(payload), f"hash:{content_hash(payload)}")
+
+
+def _storable_text(text: str) -> str:
+    """Text from a file (an excerpt, a position) with its NUL characters written out."""
+    return text.replace("\x00", "\\x00")
 
 
 def land(
@@ -322,8 +336,9 @@ def _unlandable(
             (*key, f"@hash:{content_hash(payload)}", reasons, _excerpt(payload), run_id, at)
         )
     for rejected in prepared.rejected:
-        excerpt = mask_text(rejected.excerpt)[:EXCERPT_CHARS]
-        rows.append((*key, f"@{rejected.position}", dumps([rejected.reason]), excerpt, run_id, at))
+        excerpt = _storable_text(mask_text(rejected.excerpt)[:EXCERPT_CHARS])
+        where = _storable_text(f"@{rejected.position}")
+        rows.append((*key, where, dumps([rejected.reason]), excerpt, run_id, at))
     return rows
 
 

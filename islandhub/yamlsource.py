@@ -21,6 +21,11 @@ _MERGE = _TAG + "merge"
 #: Scalar tags that safe_load resolves and that make sense in a config file.
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null")}
 _TIMESTAMP = _TAG + "timestamp"  # kept as the text written: config values are JSON-shaped
+#: Values one file may expand to. Aliases are copied where they are used, so aliases of
+#: aliases grow exponentially (the YAML "billion laughs"); the biggest real config file
+#: holds a few hundred values.
+MAX_VALUES = 100_000
+TOO_DEEP = "invalid YAML: nested too deeply, or an alias (*name) used inside its own anchor"
 
 
 class YamlSourceError(ConfigError):
@@ -125,8 +130,15 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         raise YamlSourceError([_syntax_problem(exc, file)]) from None
     except yaml.YAMLError as exc:
         raise YamlSourceError([Problem(f"invalid YAML: {exc}", file=file)]) from None
+    except RecursionError:
+        raise YamlSourceError([Problem(TOO_DEEP, file=file)]) from None
     builder = _Builder(file)
-    data = builder.build(root, ()) if root is not None else None
+    try:
+        data = builder.build(root, ()) if root is not None else None
+    except RecursionError:
+        raise YamlSourceError([Problem(TOO_DEEP, file=file)]) from None
+    except _TooManyValues as exc:
+        raise YamlSourceError([exc.problem]) from None
     if builder.problems:
         raise YamlSourceError(builder.problems)
     if root is None:
@@ -148,6 +160,14 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
     return Problem(message, file=file, line=mark.line + 1, column=mark.column + 1)
 
 
+class _TooManyValues(Exception):
+    """The file expands to more than MAX_VALUES values; stops the build at once."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 class _Builder:
     """Turns a composed node tree into plain data, recording positions and problems."""
 
@@ -156,8 +176,17 @@ class _Builder:
         self.positions: dict[JsonPath, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        self._built = 0
 
     def build(self, node: Node, path: JsonPath) -> Any:
+        self._built += 1
+        if self._built > MAX_VALUES:
+            line, column = _where(node)
+            message = (
+                f"the file expands to more than {MAX_VALUES} values: "
+                "aliases (*name) that repeat other aliases? Write the values out instead"
+            )
+            raise _TooManyValues(Problem(message, self.file, line, column, format_path(path)))
         self.positions.setdefault(path, _where(node))
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
