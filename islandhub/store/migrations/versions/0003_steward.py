@@ -33,12 +33,8 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_steward_decisions"),
     )
-    op.create_index(
-        "ix_steward_decisions_resident_id", "steward_decisions", ["resident_id"]
-    )
-    op.create_index(
-        "ix_steward_decisions_kind_active", "steward_decisions", ["kind", "active"]
-    )
+    op.create_index("ix_steward_decisions_resident_id", "steward_decisions", ["resident_id"])
+    op.create_index("ix_steward_decisions_kind_active", "steward_decisions", ["kind", "active"])
 
 
 def downgrade() -> None:

@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.Column("results", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_dq_results"),
     )
-    op.create_index(
-        "ix_dq_results_system_validated_at", "dq_results", ["system", "validated_at"]
-    )
+    op.create_index("ix_dq_results_system_validated_at", "dq_results", ["system", "validated_at"])
 
 
 def downgrade() -> None:
