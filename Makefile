@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dag_parse.py
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/resolution.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

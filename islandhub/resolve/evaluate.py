@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,67 @@ def score(
         "pairs_predicted": pairs_predicted,
         "pairs_correct": pairs_correct,
     }
+
+
+def traps_merged(
+    predicted: Mapping[RecordKey, Hashable],
+    truth: Mapping[RecordKey, Hashable],
+    apart: Iterable[tuple[Hashable, Hashable]],
+) -> set[tuple[Hashable, Hashable]]:
+    """The pairs of `apart` whose records share a predicted cluster anywhere.
+
+    `apart` holds (entity, entity) pairs that must never be merged: twins, a parent and a
+    namesake child.
+    """
+    entities_of: dict[Hashable, set[Hashable]] = defaultdict(set)
+    for key, cluster in predicted.items():
+        entity = truth.get(key, _MISSING)
+        if entity is not _MISSING:
+            entities_of[cluster].add(entity)
+    together = {
+        (a, b) for entities in entities_of.values() for a in entities for b in entities if a != b
+    }
+    return {pair for pair in apart if pair in together}
+
+
+def mistakes(
+    predicted: Mapping[RecordKey, Hashable], truth: Mapping[RecordKey, Hashable], limit: int = 20
+) -> dict[str, list[dict[str, Any]]]:
+    """The worst false merges and misses, by the pairs they cost, to look at one by one.
+
+    `false_merges`: clusters holding records of several entities (records grouped by
+    entity); `misses`: entities whose records fall into several clusters (grouped by
+    cluster). Each lists its records as "system/stream/source_id".
+    """
+    by_cluster: dict[Hashable, dict[Hashable, list[str]]] = defaultdict(lambda: defaultdict(list))
+    by_entity: dict[Hashable, dict[Hashable, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for key, cluster in predicted.items():
+        entity = truth.get(key, _MISSING)
+        if entity is _MISSING:
+            continue
+        name = "/".join(key)
+        by_cluster[cluster][entity].append(name)
+        by_entity[entity][cluster].append(name)
+    return {
+        "false_merges": _worst(by_cluster, "cluster", "entities", limit),
+        "misses": _worst(by_entity, "entity", "clusters", limit),
+    }
+
+
+def _worst(
+    groups: Mapping[Hashable, Mapping[Hashable, list[str]]], name: str, parts: str, limit: int
+) -> list[dict[str, Any]]:
+    """Groups split into several parts, costliest first: pairs across the parts."""
+    found: list[dict[str, Any]] = []
+    for key, split in groups.items():
+        if len(split) < 2:
+            continue
+        sizes = [len(records) for records in split.values()]
+        cost = (sum(sizes) ** 2 - sum(n * n for n in sizes)) // 2
+        found.append({name: str(key), "pairs": cost,
+                      parts: {str(k): sorted(v) for k, v in split.items()}})  # fmt: skip
+    found.sort(key=lambda item: (-int(item["pairs"]), str(item[name])))
+    return found[:limit]
 
 
 def read_truth(path: Path) -> dict[RecordKey, str]:

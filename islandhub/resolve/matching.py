@@ -3,19 +3,25 @@
 Deterministic rules come first: the same permanent national id is one resident, and two
 different permanent national ids are never one resident, whatever the model says. The
 Splink model (DuckDB backend) scores the other pairs; clusters are then built by
-constrained clustering (see `constrained_clusters`). Temporary ids (900-999) are only a
-weak comparison column.
+constrained clustering (clusters.py: national ids, birth dates, adults-only systems,
+ambiguity and household namesakes). Temporary ids (900-999) are only a weak comparison
+column.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -23,6 +29,8 @@ import sqlalchemy as sa
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from islandhub.demo import names
+from islandhub.errors import RunFailed
+from islandhub.resolve.clusters import ClusterRules, RecordFacts, ScoredPairs, cluster
 from islandhub.resolve.evaluate import RecordKey
 from islandhub.resolve.keys import is_temporary_hetu
 from islandhub.resolve.settings import ComparisonSettings, ResolutionSettings, Rule
@@ -32,13 +40,19 @@ from islandhub.store.tables import landing, resolution_models, same_source, sour
 #: Columns of the standardised frame, in order.
 COLUMNS = (
     "unique_id", "system", "national_id", "temporary_id", "given_name", "given_names",
-    "given_canonical", "given_keys", "family_name", "birth_date", "birth_year", "email",
-    "email_local", "phone", "postal_code", "street", "house",
+    "given_canonical", "given_keys", "family_name", "name_set", "birth_date", "birth_year",
+    "email", "email_local", "email_year", "phone", "postal_code", "street", "street_sv",
+    "house",
 )  # fmt: skip
 _CENTURY = {"+": 1800, "-": 1900, "A": 2000, **dict.fromkeys("YXWVU", 1900)}
 _CENTURY.update(dict.fromkeys("BCDEF", 2000))
 _SPACES = re.compile(r"\s+")
 _HOUSE = re.compile(r"\s(\d.*)$")  # "iso kylätie 12 b 7" -> "12 b 7"
+# A year at the end of an email's local part: "kk1948", "p.virtanen85" (not "anna2").
+_EMAIL_YEAR = re.compile(r"(?<!\d)(?:19|20)?(\d\d)$")
+#: Bits below the weakest link that rivals are still looked for: a cluster's profile can
+#: exceed its best single pair.
+EVIDENCE_SLACK = 2.0
 DUCKDB = "duckdb"
 
 
@@ -96,6 +110,8 @@ def standardise(
     first = given_names.split()[0] if given_names else None
     birth = _text(fields.get("birth_date")) or (birth_date_of(hetu) if hetu else None)
     email = (_text(fields.get("email")) or "").lower() or None
+    local = email.split("@")[0] if email else None
+    family = _name(fields.get("family_name")) or None
     street = _name(fields.get("address.street")) or None
     house = _HOUSE.search(street) if street else None
     return {
@@ -107,16 +123,29 @@ def standardise(
         "given_names": given_names.split() if given_names else None,
         "given_canonical": canonical_name(first) if first else None,
         "given_keys": sorted(name_keys(first)) if first else None,
-        "family_name": _name(fields.get("family_name")) or None,
+        "family_name": family,
+        "name_set": " ".join(sorted((first, family))) if first and family else None,
         "birth_date": birth,
         "birth_year": birth[:4] if birth else None,
         "email": email,
-        "email_local": email.split("@")[0] if email else None,
+        "email_local": local,
+        "email_year": email_year(local) if local else None,
         "phone": (_text(fields.get("phone")) or "").replace(" ", "") or None,
         "postal_code": _text(fields.get("address.postal_code")),
         "street": street,
+        "street_sv": _name(fields.get("address.street_sv")) or None,
         "house": house.group(1) if house else None,
     }
+
+
+def email_year(local: str) -> str | None:
+    """The two-digit year an email's local part ends with ("kk1948" -> "48"), or None.
+
+    People often put their birth year there; the `email_year` comparison weighs it against
+    the other record's birth date (EM learns how often it is the birth year).
+    """
+    found = _EMAIL_YEAR.search(local)
+    return found.group(1) if found else None
 
 
 def birth_date_of(hetu: str) -> str | None:
@@ -218,33 +247,44 @@ def _jw(column: str, options: ComparisonSettings) -> list[Any]:
     return [cll.JaroWinklerLevel(column, t) for t in options.jaro_winkler]
 
 
+#: Both names swapped ("Virtanen Matti" against "Matti Virtanen").
+_SWAPPED = "given_name_l = family_name_r and family_name_l = given_name_r"
+#: Level labels the namesake rule reads the names by (see _names_alike_sql).
+EXACT_GIVEN, EXACT_FAMILY = "Exact match on given_name", "Exact match on family_name"
+NICKNAME, SWAPPED = "nickname or fi/sv variant", "swapped with the family name"
+
+
 def _given_name(options: ComparisonSettings) -> Any:
     return cl.CustomComparison(
         output_column_name="given_name",
         comparison_levels=[
             cll.NullLevel("given_name"),
             cll.ExactMatchLevel("given_name", options.term_frequency),
-            _level(cll.ArrayIntersectLevel("given_keys", 1), "nickname or fi/sv variant"),
+            _level(cll.ArrayIntersectLevel("given_keys", 1), NICKNAME),
             _custom(
                 "list_contains(given_names_l, given_name_r) "
                 "or list_contains(given_names_r, given_name_l)",
                 "another of the given names",
             ),
             *_jw("given_name", options),
-            _custom("given_name_l = family_name_r", "swapped with the family name"),
+            # Weighs the whole swapped name (family_name's level of it is neutral).
+            _custom(_SWAPPED, SWAPPED),
             cll.ElseLevel(),
         ],
     )
 
 
 def _family_name(options: ComparisonSettings) -> Any:
+    # Both comparisons see a swap; learning it twice would count one rare event twice, so
+    # given_name weighs it and this level is fixed at weight 0 (m = u).
+    swapped = _fixed(_custom(_SWAPPED, "swapped with the given name"), 0.01, 0.01)
     return cl.CustomComparison(
         output_column_name="family_name",
         comparison_levels=[
             cll.NullLevel("family_name"),
             cll.ExactMatchLevel("family_name", options.term_frequency),
             *_jw("family_name", options),
-            _custom("family_name_l = given_name_r", "swapped with the given name"),
+            swapped,
             cll.ElseLevel(),
         ],
     )
@@ -270,24 +310,50 @@ def _birth_date(options: ComparisonSettings) -> Any:
 
 
 def _email(options: ComparisonSettings) -> Any:
+    # No "same local part" level: a local part is mostly the person's name ("matti.virtanen"),
+    # so two namesakes share it at other providers, and its agreement would count the names
+    # a second time. Jaro-Winkler levels (if configured) have the same weakness.
     return cl.CustomComparison(
         output_column_name="email",
         comparison_levels=[
             cll.NullLevel("email"),
             cll.ExactMatchLevel("email", options.term_frequency),
-            _level(cll.ExactMatchLevel("email_local"), "same local part"),
             *_jw("email", options),
             cll.ElseLevel(),
         ],
     )
 
 
+def _email_year(_options: ComparisonSettings) -> Any:
+    """The year an email ends with ("kk1948") against the other record's birth year."""
+    one_way = "email_year_{a} = substr(birth_year_{b}, 3, 2)"
+    comparable = "(email_year_{a} is not null and birth_year_{b} is not null)"
+    either = " or ".join(comparable.format(a=a, b=b) for a, b in (("l", "r"), ("r", "l")))
+    return cl.CustomComparison(
+        output_column_name="email_year",
+        comparison_levels=[
+            _custom(f"not ({either})", "no email year and birth year to compare").configure(
+                is_null_level=True
+            ),
+            _custom(
+                " or ".join(one_way.format(a=a, b=b) for a, b in (("l", "r"), ("r", "l"))),
+                "birth year in the email",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
 def _street(options: ComparisonSettings) -> Any:
+    # The register holds the Finnish and the Swedish street name; other islands hold one
+    # of them, in the resident's own language.
+    other_language = "street_l = street_sv_r or street_sv_l = street_r"
     return cl.CustomComparison(
         output_column_name="street",
         comparison_levels=[
             cll.NullLevel("street"),
             cll.ExactMatchLevel("street", options.term_frequency),
+            _custom(other_language, "the same street in the other language"),
             *_jw("street", options),
             _level(cll.ExactMatchLevel("house"), "same house number (other language)"),
             cll.ElseLevel(),
@@ -326,6 +392,7 @@ _COMPARISONS = {
     "family_name": _family_name,
     "birth_date": _birth_date,
     "email": _email,
+    "email_year": _email_year,
     "phone": _exact("phone"),
     "postal_code": _exact("postal_code"),
     "street": _street,
@@ -350,21 +417,47 @@ def splink_settings(settings: ResolutionSettings) -> SettingsCreator:
     )
 
 
+@contextmanager
+def _duckdb(settings: ResolutionSettings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection of its own for Splink, within the settings' memory limit.
+
+    DuckDB's default is 80 % of the machine's memory, shared with everything else on it;
+    with a limit it spills the large joins of training and scoring to a temporary folder.
+    Closing it after use returns its memory at once, before the next step needs its own.
+    """
+    connection = duckdb.connect()
+    try:
+        if settings.memory_limit:  # validated by the schema: a number and a unit
+            connection.execute(f"SET memory_limit = '{settings.memory_limit}'")
+            connection.execute(f"SET temp_directory = '{tempfile.gettempdir()}/islandhub_duckdb'")
+        yield connection
+    finally:
+        connection.close()
+
+
 def train(frame: pd.DataFrame, settings: ResolutionSettings) -> TrainedModel:
-    """Train the model on `frame`: prior from near-certain rules, u by seeded sampling, m by EM."""
-    linker = Linker(
-        frame, splink_settings(settings), db_api=DuckDBAPI(), set_up_basic_logging=False
-    )
-    if settings.prior_rules:
-        linker.training.estimate_probability_two_random_records_match(
-            _blocking(settings.prior_rules), recall=settings.prior_recall
+    """Train the model on `frame`: prior from near-certain rules, u by seeded sampling, m by EM.
+
+    With `max_training_records`, on a seeded sample of that many records: the prior, m and u
+    are shares, which a uniform sample of records keeps, and EM's cost grows with the square
+    of the records that share a blocking key.
+    """
+    limit = settings.max_training_records
+    if limit and len(frame) > limit:
+        frame = frame.sample(n=limit, random_state=settings.seed).reset_index(drop=True)
+    with _duckdb(settings) as connection:
+        db = DuckDBAPI(connection=connection)
+        linker = Linker(frame, splink_settings(settings), db_api=db, set_up_basic_logging=False)
+        if settings.prior_rules:
+            linker.training.estimate_probability_two_random_records_match(
+                _blocking(settings.prior_rules), recall=settings.prior_recall
+            )
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=settings.u_max_pairs, seed=settings.seed
         )
-    linker.training.estimate_u_using_random_sampling(
-        max_pairs=settings.u_max_pairs, seed=settings.seed
-    )
-    for rule in settings.em_blocking:
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-    model = linker.misc.save_model_to_json()
+        for rule in settings.em_blocking:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+        model = linker.misc.save_model_to_json()
     return TrainedModel(settings, model, now(), len(frame))
 
 
@@ -402,53 +495,133 @@ def predict_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) ->
     Pairs that clearly disagree on a vetoing comparison (its last level: both values
     present, no similarity level holds) are dropped whatever their score.
     """
+    pairs = score_pairs(frame, model, threshold)
+    kept = pairs.loc[~pairs["vetoed"]]
+    return kept[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]]
+
+
+def score_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) -> pd.DataFrame:
+    """Vetoed-out scored pairs at or above `threshold`, with what clustering weighs.
+
+    Besides the ids, probability and weight: `w_<comparison>`, the bits each comparison
+    contributed (term-frequency adjustment included; NaN where a value was missing), and
+    `names_alike` (the same family name and the same given name or a nickname or fi/sv
+    variant of it, or the two names swapped) and `contact` (the same email or phone).
+    Vetoed pairs that share an email or a phone are kept with `vetoed` set: never to link,
+    only to say whose household a record's email or phone belongs to.
+    """
+    # Only Splink's Bayes factors are kept, not every compared column of every pair (a
+    # tenth of the scoring time): a level is known by its Bayes factor (see _evidence_sql).
     settings = {
         **model.model,
-        "retain_matching_columns": True,
+        "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": True,
+        "additional_columns_to_retain": ["name_set"],
     }
-    linker = Linker(frame, settings, db_api=DuckDBAPI(), set_up_basic_logging=False)
-    predictions = linker.inference.predict(threshold_match_probability=threshold)
-    pairs = predictions.as_pandas_dataframe()
-    predictions.drop_table_from_database_and_remove_from_cache()
-    keep = pd.Series(True, index=pairs.index)
-    for name in model.settings.veto:
-        if f"gamma_{name}" in pairs:
-            keep &= pairs[f"gamma_{name}"] != 0
-    return pairs.loc[keep, ["unique_id_l", "unique_id_r", "match_probability", "match_weight"]]
+    with _duckdb(model.settings) as connection:
+        db = DuckDBAPI(connection=connection)
+        linker = Linker(frame, settings, db_api=db, set_up_basic_logging=False)
+        predictions = linker.inference.predict(threshold_match_probability=threshold)
+        sql = _evidence_sql(predictions.physical_name, model.model, model.settings.veto)
+        pairs: pd.DataFrame = connection.execute(sql).df()  # one pass, straight to pandas
+    return pairs
+
+
+def _evidence_sql(table: str, model: dict[str, Any], veto: Iterable[str]) -> str:
+    """Select the ids, scores and per-comparison bits of the pairs no veto drops.
+
+    Splink writes each level's Bayes factor as the literal m / u (the null level's as 1):
+    a pair's Bayes factor equal to the last level's m / u is that level, "else", which a
+    veto drops; one of 1 carries no evidence (a missing value, or a level fixed at 0 bits).
+    """
+    bits, kept = [], []
+    for comparison in model.get("comparisons", []):
+        name = comparison["output_column_name"]
+        tf = any(level.get("tf_adjustment_column") for level in comparison["comparison_levels"])
+        adjust = f" + log2(bf_tf_adj_{name})" if tf else ""
+        bits.append(
+            f"case when bf_{name} = 1 then null else log2(bf_{name}){adjust} end as w_{name}"
+        )
+        if name in veto:
+            kept.append(f"bf_{name} <> {_else_factor(comparison)!r}")
+    names = {c["output_column_name"] for c in model.get("comparisons", [])}
+    # The same email or phone (a positive weight: its exact level).
+    shared = " or ".join(f"coalesce(bf_{n} > 1, false)" for n in ("email", "phone") if n in names)
+    allowed = " and ".join(kept) or "true"
+    # A vetoed pair that shares an email or a phone is kept, flagged: housemates share them,
+    # which tells whose household a record belongs to (clusters.py), though never one person.
+    return (
+        "select unique_id_l, unique_id_r, match_probability, match_weight, "
+        f"{', '.join(bits)}, coalesce({_names_alike_sql(model)}, false) as names_alike, "
+        f"{shared or 'false'} as contact, not ({allowed}) as vetoed "
+        f"from {table} where ({allowed}) or ({shared or 'false'})"
+    )
+
+
+def _names_alike_sql(model: dict[str, Any]) -> str:
+    """SQL: true for a pair whose names could be one person's.
+
+    The family name exact and the given name exact or a nickname or fi/sv variant of it, or
+    both names swapped; levels are known by their Bayes factors (see _evidence_sql).
+    """
+    levels = {
+        (c["output_column_name"], lv.get("label_for_charts")): lv
+        for c in model.get("comparisons", [])
+        for lv in c["comparison_levels"]
+    }
+
+    def factor(name: str, label: str) -> str | None:
+        level = levels.get((name, label), {})
+        m, u = level.get("m_probability"), level.get("u_probability")
+        return repr(m / u) if m and u else None
+
+    given = [factor("given_name", label) for label in (EXACT_GIVEN, NICKNAME)]
+    family, swapped = factor("family_name", EXACT_FAMILY), factor("given_name", SWAPPED)
+    alike = ["name_set_l = name_set_r"]  # exact, either way round
+    if family and any(given):
+        known = ", ".join(f for f in given if f)
+        alike.append(f"(bf_given_name in ({known}) and bf_family_name = {family})")
+    if swapped:
+        alike.append(f"bf_given_name = {swapped}")
+    return "(" + " or ".join(alike) + ")"
+
+
+def _else_factor(comparison: dict[str, Any]) -> float:
+    """The Bayes factor of a comparison's last level (its "else"), as Splink computes it."""
+    name = comparison["output_column_name"]
+    levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+    trained = [lv for lv in levels if lv.get("m_probability") and lv.get("u_probability")]
+    if not trained or trained[-1] is not levels[-1]:
+        raise RunFailed(f"comparison {name!r}: its 'else' level is not trained; retrain")
+    factors = [lv["m_probability"] / lv["u_probability"] for lv in trained]
+    if factors.count(factors[-1]) > 1:  # another level weighs the same: not told apart
+        raise RunFailed(
+            f"comparison {name!r}: its 'else' level weighs as much as another level, so a "
+            "veto cannot tell them apart; retrain the model"
+        )
+    return float(factors[-1])
 
 
 # --- constrained clustering -------------------------------------------------------------
 
+#: National ids only: what clustering always does.
+NO_RULES = ClusterRules(birth_dates=False)
 
-class _Clusters:
-    """Union-find whose every cluster holds at most one permanent national id."""
 
-    def __init__(self, national_ids: Mapping[str, str | None]) -> None:
-        self.parent: dict[str, str] = {uid: uid for uid in national_ids}
-        self.key: dict[str, str | None] = dict(national_ids)
-
-    def find(self, uid: str) -> str:
-        root = uid
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[uid] != root:  # path compression
-            self.parent[uid], uid = root, self.parent[uid]
-        return root
-
-    def union(self, a: str, b: str) -> bool:
-        """Join the clusters of a and b unless they hold different national ids."""
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return True
-        ka, kb = self.key[ra], self.key[rb]
-        if ka and kb and ka != kb:
-            return False
-        if rb < ra:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.key[ra] = ka or kb
-        return True
+def rules_for(settings: ResolutionSettings, today: date | None = None) -> ClusterRules:
+    """The clustering rules a model's settings ask for, with minors counted from `today`."""
+    day = today or date.today()
+    years = settings.adults_only.min_age
+    try:
+        minor_after = day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        minor_after = day.replace(year=day.year - years, day=28)
+    return ClusterRules(
+        settings.ambiguity_margin,
+        settings.namesake_guard,
+        minor_after.isoformat(),
+        birth_dates="birth_date" in settings.veto,
+    )
 
 
 def constrained_clusters(
@@ -461,72 +634,111 @@ def constrained_clusters(
     in one cluster is refused, so a record between two residents joins the likelier one.
     Returns record -> cluster key (the smallest record id of its cluster).
     """
-    clusters = _Clusters(national_ids)
-    first_of: dict[str, str] = {}
-    for uid, hetu in national_ids.items():
-        if hetu:
-            clusters.union(first_of.setdefault(hetu, uid), uid)
-    ordered = sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))
-    for a, b, _probability in ordered:
-        clusters.union(a, b)
-    return {uid: clusters.find(uid) for uid in national_ids}
-
-
-def ambiguous_records(
-    national_ids: Mapping[str, str | None],
-    weighted: Iterable[tuple[str, str, float]],
-    margin: float,
-) -> set[str]:
-    """Records without a national id that match two national ids' records almost equally.
-
-    A father and his namesake son at one address look alike to a record that has neither
-    birth date nor id: when its best match with a second national id is within `margin`
-    (match weight, bits) of its best match of all, it links to neither and waits for more
-    evidence or a steward. `weighted` holds (record, record, match weight).
-    """
-    best: dict[str, dict[str, float]] = {}
-    for a, b, weight in weighted:
-        ha, hb = national_ids.get(a), national_ids.get(b)
-        if bool(ha) == bool(hb):
-            continue
-        uid, hetu = (b, ha) if ha else (a, hb)
-        held = best.setdefault(uid, {})
-        held[str(hetu)] = max(held.get(str(hetu), weight), weight)
-    unsure = set()
-    for uid, weights in best.items():
-        top = sorted(weights.values(), reverse=True)
-        if len(top) > 1 and top[0] - top[1] < margin:
-            unsure.add(uid)
-    return unsure
+    ids = sorted(national_ids)
+    index = {uid: i for i, uid in enumerate(ids)}
+    triples = list(pairs)
+    facts = RecordFacts(ids, [national_ids[uid] for uid in ids])
+    scored = ScoredPairs(
+        [index[a] for a, _, _ in triples],
+        [index[b] for _, b, _ in triples],
+        [float(p) for _, _, p in triples],
+    )
+    roots = cluster(facts, scored)
+    return {uid: ids[roots[i]] for i, uid in enumerate(ids)}
 
 
 def cluster_frame(
-    frame: pd.DataFrame, pairs: pd.DataFrame, ambiguity_margin: float = 0.0
+    frame: pd.DataFrame,
+    pairs: pd.DataFrame,
+    rules: ClusterRules = NO_RULES,
+    *,
+    threshold: float = 0.0,
+    adult_systems: Iterable[str] = (),
 ) -> dict[str, str]:
-    """Constrained clusters of `frame`'s records from scored `pairs` (see predict_pairs).
+    """Constrained clusters of `frame`'s records from scored `pairs` (see score_pairs).
 
-    With a positive `ambiguity_margin`, pairs of ambiguous records (`ambiguous_records`)
-    are left out.
+    Pairs below `threshold` (match probability) join nothing: they are evidence for the
+    ambiguity and namesake rules only. `pairs` may hold only ids and probability (then
+    a pair's weight stands for its evidence); records of `adult_systems` are adults'.
     """
-    national_ids = dict(zip(frame["unique_id"], frame["national_id"], strict=True))
-    national_ids = {uid: (h if isinstance(h, str) else None) for uid, h in national_ids.items()}
-    triples = list(
-        zip(pairs["unique_id_l"], pairs["unique_id_r"], pairs["match_probability"], strict=True)
+    ordered = frame.sort_values("unique_id", kind="stable")
+    ids = ordered["unique_id"].tolist()
+    facts = RecordFacts(
+        ids,
+        _texts(ordered["national_id"]),
+        _texts(ordered["birth_date"]),
+        ordered["system"].isin(list(adult_systems)).tolist(),
+        _streets(ordered),
     )
-    unsure: set[str] = set()
-    if ambiguity_margin:
-        weighted = zip(
-            pairs["unique_id_l"], pairs["unique_id_r"], pairs["match_weight"], strict=True
-        )
-        unsure = ambiguous_records(national_ids, weighted, ambiguity_margin)
-    kept = [t for t in triples if t[0] not in unsure and t[1] not in unsure]
-    return constrained_clusters(national_ids, kept)
+    roots = cluster(facts, _scored(pairs, ids), rules, _weight(threshold))
+    return {uid: ids[roots[i]] for i, uid in enumerate(ids)}
 
 
-def resolve_frame(frame: pd.DataFrame, model: TrainedModel, threshold: float) -> dict[str, str]:
-    """Record -> cluster key for every record of `frame` (nothing is written)."""
-    pairs = predict_pairs(frame, model, threshold)
-    return cluster_frame(frame, pairs, model.settings.ambiguity_margin)
+def _scored(pairs: pd.DataFrame, ids: list[str]) -> ScoredPairs:
+    codes = pd.Index(ids)
+    if "match_weight" in pairs:
+        weight = pairs["match_weight"].to_numpy(dtype=float)
+    else:
+        weight = np.array([_weight(p) for p in pairs["match_probability"]], dtype=float)
+    columns = [c for c in pairs.columns if c.startswith("w_")]
+    evidence = pairs[columns].to_numpy(dtype=float) if columns else None
+    alike = pairs["names_alike"].astype(bool).tolist() if "names_alike" in pairs else []
+    contact = pairs["contact"].astype(bool).tolist() if "contact" in pairs else []
+    vetoed = pairs["vetoed"].astype(bool).tolist() if "vetoed" in pairs else []
+    return ScoredPairs(
+        codes.get_indexer(pairs["unique_id_l"]).tolist(),
+        codes.get_indexer(pairs["unique_id_r"]).tolist(),
+        weight.tolist(),
+        alike,
+        evidence,
+        contact,
+        vetoed,
+    )
+
+
+def _weight(probability: float) -> float:
+    """Match weight (bits) of a match probability; -inf and inf at the ends."""
+    if probability <= 0:
+        return -math.inf
+    if probability >= 1:
+        return math.inf
+    return math.log2(probability / (1 - probability))
+
+
+def _texts(column: pd.Series) -> list[str | None]:
+    return [v if isinstance(v, str) and v else None for v in column.tolist()]
+
+
+def _streets(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Each record's street names (both languages where the record holds both)."""
+    fi, sv = _texts(frame["street"]), _texts(frame["street_sv"])
+    return [tuple(s for s in pair if s) for pair in zip(fi, sv, strict=True)]
+
+
+def resolve_frame(
+    frame: pd.DataFrame, model: TrainedModel, threshold: float, today: date | None = None
+) -> dict[str, str]:
+    """Record -> cluster key for every record of `frame` (nothing is written).
+
+    Pairs are scored down to an evidence floor below `threshold`: a rival within the
+    ambiguity margin of a link may itself be below the threshold.
+    """
+    settings = model.settings
+    pairs = score_pairs(frame, model, evidence_floor(settings, threshold))
+    rules = rules_for(settings, today)
+    return cluster_frame(
+        frame, pairs, rules, threshold=threshold, adult_systems=settings.adults_only.systems
+    )
+
+
+def evidence_floor(settings: ResolutionSettings, threshold: float) -> float:
+    """The match probability pairs are scored down to for a link `threshold` (see above)."""
+    floor = _probability(_weight(threshold) - settings.ambiguity_margin - EVIDENCE_SLACK)
+    return min(threshold, floor)
+
+
+def _probability(weight: float) -> float:
+    return 1 / (1 + 2 ** (-weight))
 
 
 def resolve_all(

@@ -27,6 +27,14 @@ class ComparisonSettings:
 
 
 @dataclass(frozen=True)
+class AdultsOnly:
+    """Systems whose records describe adults only (customers, account holders, bookers)."""
+
+    systems: tuple[str, ...] = ()
+    min_age: int = 18
+
+
+@dataclass(frozen=True)
 class ResolutionSettings:
     """config/resolution.yaml: the threshold, blocking, training and comparisons."""
 
@@ -40,6 +48,10 @@ class ResolutionSettings:
     prior_recall: float = 0.6
     veto: tuple[str, ...] = ()
     ambiguity_margin: float = 0.0
+    adults_only: AdultsOnly = AdultsOnly()
+    namesake_guard: bool = False
+    memory_limit: str | None = None  # DuckDB's, e.g. "3GB"; None: DuckDB's default
+    max_training_records: int | None = None  # train on a seeded sample of this many
     file: str = field(default=str(RESOLUTION_FILE), compare=False)
 
     def to_json(self) -> str:
@@ -66,6 +78,11 @@ class ResolutionSettings:
             prior_recall=data["prior_recall"],
             veto=tuple(data["veto"]),
             ambiguity_margin=data["ambiguity_margin"],
+            # Models stored before these rules existed load with the rules off.
+            adults_only=_adults_only(data.get("adults_only") or {}),
+            namesake_guard=bool(data.get("namesake_guard", False)),
+            memory_limit=data.get("memory_limit"),
+            max_training_records=data.get("max_training_records"),
         )
 
 
@@ -108,8 +125,16 @@ def settings_from(doc: YamlDocument) -> ResolutionSettings:
         prior_recall=float(training.get("prior_recall", defaults.prior_recall)),
         veto=tuple(data.get("veto", ())),
         ambiguity_margin=float(data.get("ambiguity_margin", 0.0)),
+        adults_only=_adults_only(data.get("adults_only") or {}),
+        namesake_guard=bool(data.get("namesake_guard", False)),
+        memory_limit=data.get("memory_limit"),
+        max_training_records=training.get("max_records"),
         file=doc.file,
     )
+
+
+def _adults_only(data: dict[str, Any]) -> AdultsOnly:
+    return AdultsOnly(tuple(data.get("systems", ())), int(data.get("min_age", AdultsOnly.min_age)))
 
 
 def _level_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
