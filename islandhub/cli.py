@@ -23,6 +23,7 @@ from islandhub import __version__, cli_privacy, cli_push, cli_quality
 from islandhub.api import command as cli_api
 from islandhub.cli_privacy import add_purpose
 from islandhub.errors import ConfigError, HubError
+from islandhub.privacy.crypto import unseal_text
 from islandhub.privacy.masking import MaskingFilter, mask_text
 
 
@@ -62,10 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     remap.add_argument("--json", action="store_true")
 
     resolve = commands.add_parser(
-        "resolve", help="cluster every record probabilistically; merge residents"
+        "resolve",
+        help="match the records published since the last pass (or every record); merge residents",
     )
     resolve.add_argument(
-        "--train", action="store_true", help="train the matching model again first"
+        "--train", action="store_true", help="train the matching model again first (a full pass)"
+    )
+    resolve.add_argument(
+        "--full", action="store_true", help="cluster every record, not only the changed ones"
     )
     resolve.add_argument("--json", action="store_true")
 
@@ -207,8 +212,11 @@ def _configure_logging() -> None:
 
 def _project(args: argparse.Namespace) -> Any:
     from islandhub.config import find_project, load_project
+    from islandhub.privacy.crypto import use_project
 
-    return load_project(find_project(args.project))
+    project = load_project(find_project(args.project))
+    use_project(project.root)  # the development national-id key, when no secret is set
+    return project
 
 
 def _store(project: Any) -> Any:
@@ -219,8 +227,8 @@ def _store(project: Any) -> Any:
 
 def _print_json(value: Any, *, masked: bool = True) -> None:
     # Source ids of some islands are national ids (the register): mask every one on the way out,
-    # unless the reader asked to --reveal (audited).
-    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    # unless the reader asked to --reveal (audited). Ids still sealed as stored are opened first.
+    text = unseal_text(json.dumps(value, ensure_ascii=False, indent=2, default=str))
     sys.stdout.write((mask_text(text) if masked else text) + "\n")
 
 
@@ -228,7 +236,7 @@ def _emit(renderable: Any, *, masked: bool = True) -> None:
     """Print a table or text to stdout with every national id masked (unless revealed)."""
     with out.capture() as captured:
         out.print(renderable)
-    text = captured.get()
+    text = unseal_text(captured.get())
     sys.stdout.write(mask_text(text) if masked else text)
 
 
@@ -251,8 +259,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
             progress=progress,
         )
     failed = [r for r in results if r.status != "succeeded"]
+    resolved = _resolve_published(project, store) if len(failed) < len(results) else None
     if args.json:
-        _print_json({"runs": [r.as_dict() for r in results], "ok": not failed})
+        _print_json(
+            {
+                "runs": [r.as_dict() for r in results],
+                "ok": not failed,
+                "resolution": resolved.as_dict() if resolved else None,
+            }
+        )
     else:
         table = Table(
             "system",
@@ -273,9 +288,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 *map(str, (r.pulled, r.unchanged, r.mapped, r.quarantined, r.published)),
             )
         _emit(table)
+        if resolved:
+            _emit(
+                f"resolution: {resolved.queued:,} records matched against the residents; "
+                f"{resolved.relinked:,} relinked, {resolved.merged:,} residents merged"
+            )
     for r in failed:
         err.print(f"[red]{r.status}:[/red] {r.system}.{r.stream}: {r.error}")
     return 1 if failed else 0
+
+
+def _resolve_published(project: Any, store: Any) -> Any:
+    """The incremental resolution pass after a sync (when a model is trained)."""
+    from islandhub.push.outbox import plan_for
+    from islandhub.resolve.reconcile import resolve_published
+
+    return resolve_published(project.root, store, project.hub.priority, plan_for(project))
 
 
 class _progress:
@@ -705,17 +733,20 @@ def cmd_remap(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    """`islandhub resolve [--train]`."""
+    """`islandhub resolve [--train] [--full]`."""
     from islandhub.push.outbox import plan_for
     from islandhub.resolve.reconcile import resolve
 
     project = _project(args)
     store, push = _store(project), plan_for(project)
-    result = resolve(project.root, store, project.hub.priority, retrain=args.train, push=push)
+    result = resolve(
+        project.root, store, project.hub.priority, retrain=args.train, full=args.full, push=push
+    )
     if args.json:
         _print_json(result.as_dict())
     else:
         _emit(
+            f"{result.mode} pass ({result.queued:,} records published since the last): "
             f"{result.records:,} records in {result.clusters:,} clusters; "
             f"{result.relinked:,} relinked, {result.merged:,} residents merged (their ids "
             f"redirect), {result.founded:,} founded" + ("; model trained" if result.trained else "")
@@ -740,10 +771,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """`islandhub demo [serve]`."""
     from islandhub.config import find_project
     from islandhub.demo.runner import run_demo, serve
+    from islandhub.privacy import crypto
 
     if args.residents < 1:
         raise ConfigError("--residents must be at least 1")
     root = find_project(args.project)
+    crypto.use_project(root)  # the demo's store is sealed with the project's development key
     say = (lambda _text: None) if args.json else (lambda text: err.print(text, markup=False))
     if args.action == "serve":
         serve(root, residents=args.residents, seed=args.seed, workdir=args.workdir, say=say)
@@ -792,6 +825,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "connector": cmd_connector,
     "audit": cli_privacy.cmd_audit,
     "retention": cli_privacy.cmd_retention,
+    "privacy": cli_privacy.cmd_privacy,
     "push": cli_push.cmd_push,
     "report": _report,
     "api": cli_api.cmd_api,

@@ -65,7 +65,7 @@ def add_resident_parsers(rsub: Any) -> None:
 
 
 def add_commands(commands: Any) -> None:
-    """`audit` and `retention`."""
+    """`audit`, `retention` and `privacy` (the national-id key)."""
     trail = commands.add_parser("audit", help="the audit log of one resident (who, when, why)")
     trail.add_argument("--resident", required=True, metavar="ID")
     trail.add_argument("--limit", type=int, default=200)
@@ -75,6 +75,17 @@ def add_commands(commands: Any) -> None:
     retention.add_argument("systems", nargs="*", metavar="SYSTEM", help="default: every system")
     retention.add_argument("--dry-run", action="store_true", help="count, change nothing")
     retention.add_argument("--json", action="store_true")
+    privacy = commands.add_parser("privacy", help="the key that seals national ids at rest")
+    psub = privacy.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
+    psub.add_parser(
+        "new-key", help="print a new key once, to store as the secret ISLANDHUB_NATIONAL_ID_KEY"
+    )
+    rotate = psub.add_parser(
+        "rotate-key",
+        help="seal the store again with the key in ISLANDHUB_NATIONAL_ID_KEY_NEW (audited)",
+    )
+    rotate.add_argument("--actor", help="who rotates (default: ISLANDHUB_ACTOR or OS user)")
+    rotate.add_argument("--json", action="store_true")
 
 
 def _who(command: argparse.ArgumentParser) -> None:
@@ -205,4 +216,40 @@ def cmd_retention(args: argparse.Namespace) -> int:
         _emit("no system has a retention: block")
     elif args.dry_run:
         _emit("dry run: nothing was changed")
+    return 0
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    """`islandhub privacy new-key | rotate-key`."""
+    from islandhub.cli import _emit, _print_json, _project, _store, err
+    from islandhub.privacy import crypto, rotation
+    from islandhub.residents import Reader
+
+    if args.privacy_command == "new-key":
+        # Shown once, kept nowhere: the operator stores it as the secret.
+        sys.stdout.write(crypto.new_key() + "\n")
+        err.print(
+            f"a new national-id key: store it as the secret {crypto.KEY_ENV} (Airflow "
+            "variable or environment); it is not kept anywhere (docs/privacy.md)",
+            markup=False,
+        )
+        return 0
+    project = _project(args)
+    after = rotation.new_keyring()
+    store = _store(project)  # refuses a store not sealed with the current key
+    reader = Reader.from_environment("rotation of the national-id key", actor=args.actor)
+    done = rotation.rotate_key(store, reader, after)
+    if args.json:
+        _print_json({"rows": done.rows, "before": done.before, "after": done.after,
+                     "key_file": done.key_file})  # fmt: skip
+        return 0
+    rows = ", ".join(f"{table} {n}" for table, n in done.rows.items() if n)
+    _emit(f"sealed again with the new key (fingerprint {done.after[:12]}...): {rows or 'no rows'}")
+    if done.key_file:
+        _emit(f"the development key file {done.key_file} now holds the new key")
+    else:
+        _emit(
+            f"now set {crypto.KEY_ENV} to the new key everywhere: until then every process "
+            "is refused (the store's fingerprint is the new key's)"
+        )
     return 0

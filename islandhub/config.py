@@ -142,6 +142,11 @@ def load_project(root: Path, *, environ: Environ | None = None) -> Project:
     loader.check_priority(systems)
     if loader.problems or hub is None:
         raise ConfigError(_sorted(loader.problems))
+    from islandhub.privacy.crypto import use_project
+
+    # Without the secret, every caller (CLI, Airflow tasks, the demo) seals national ids with
+    # the development key of this project's var/keys, never one of a working directory.
+    use_project(loader.root)
     return Project(loader.root, hub, systems)
 
 

@@ -3,6 +3,13 @@
 `prepare` is pure CPU work and may run in the extract worker process; `land` writes the
 prepared batch, its quarantine, its deletes and the stream's new state together, so a crash
 loses nothing and doubles nothing.
+
+National ids are sealed here, on their way in (islandhub/privacy/at_rest.py): the payload's
+national-id fields and every HETU-holding text, HETU-shaped source ids and the mapped
+`national_id`. The mapping itself sees the clear values; landed records mapped again
+(remap) are opened first. The content hash is taken of the sealed payload: deterministic
+sealing keeps an unchanged record's hash, and a hash of the clear payload beside it would
+let anyone try every HETU against it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,16 @@ from sqlalchemy.engine import Connection
 
 from connectors.base import Batch, Rejected
 from islandhub.mapping import Mapping
+from islandhub.privacy import crypto
+from islandhub.privacy.at_rest import (
+    SEALED_FIELDS,
+    may_hold_hetu,
+    seal_known,
+    seal_payload,
+    seal_source_id,
+    seal_tree,
+    unseal_tree,
+)
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve.publish import Pending
 from islandhub.store import lease
@@ -88,19 +105,24 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     """Hash and map a batch. The latest payload of a source id wins within the batch."""
     latest: dict[str, tuple[dict[str, Any], str]] = {}
     prepared = Prepared(batch.state, len(batch.records) + len(batch.rejected), [])
-    prepared.rejected, prepared.deleted = list(batch.rejected), list(batch.deleted)
+    prepared.rejected = list(batch.rejected)
+    prepared.deleted = [seal_source_id(sid) for sid in batch.deleted]
     superseded: list[dict[str, Any]] = []
+    paths, id_path = national_id_paths(mapping), mapping.id_path
     for record in batch.records:
         payload = _payload(record)
         if isinstance(payload, Rejected):
             prepared.rejected.append(payload)
             continue
+        if crypto.PREFIX in payload:  # a landed record mapped again: open it first
+            record = unseal_tree(record)
+            payload = dumps(record)
         source_id = mapping.source_id(record)
         if source_id is not None and "\x00" in source_id:
-            prepared.rejected.append(_nul_id(payload))
+            prepared.rejected.append(_nul_id(_sealed_payload(record, payload, paths, id_path)))
             continue
         if source_id is None:
-            prepared.no_id.append(payload)
+            prepared.no_id.append(_sealed_payload(record, payload, paths, id_path))
             continue
         if source_id in latest:
             superseded.append(latest[source_id][0])
@@ -112,17 +134,75 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     outcome = mapping.apply([record for record, _ in latest.values()])
     mapped = {m.source_id: m for m in outcome.mapped}
     reasons = {q.source_id: q.reasons for q in outcome.quarantined}
-    for source_id, (_record, payload) in latest.items():
+    for source_id, (record, payload) in latest.items():
         m = mapped.get(source_id)
+        stored = _sealed_payload(record, payload, paths, id_path)
         item = Item(
-            source_id, payload, content_hash(payload), None, None, reasons.get(source_id, [])
+            seal_source_id(source_id),
+            stored,
+            content_hash(stored),
+            None,
+            None,
+            [mask_text(r) for r in reasons.get(source_id, [])],
         )
         if m is not None:
             # Serialised here, in the worker: one string crosses to the writer, not a dict.
-            item.fields = dumps(m.values)
-            item.warnings = dumps(m.warnings) if m.warnings else None
+            item.fields = _sealed_fields(m.values)
+            item.warnings = dumps([mask_text(w) for w in m.warnings]) if m.warnings else None
         prepared.items.append(item)
     return prepared
+
+
+def stored_payload(record: Any, mapping: Mapping) -> str:
+    """A record's payload exactly as landing stores it (national ids sealed), for checks."""
+    if crypto.PREFIX in dumps(record):
+        record = unseal_tree(record)
+    payload = dumps(record)
+    return _sealed_payload(record, payload, national_id_paths(mapping), mapping.id_path)
+
+
+def national_id_paths(mapping: Mapping) -> tuple[str, ...]:
+    """The payload paths a mapping reads national ids from (`hetu` transform, `national_id`).
+
+    The source id's own path is left to the HETU-shape rule, like the source id itself: a
+    register id is sealed in the payload exactly when it is sealed as the source id, so a
+    remap reads back the source id the record was landed under.
+    """
+    paths = {path for f in mapping._fields if f.sensitive for path in f.sources}
+    return tuple(sorted(paths - {mapping.id_path}))
+
+
+def _sealed_payload(record: Any, payload: str, paths: tuple[str, ...], id_path: str) -> str:
+    """The payload as stored: unchanged text unless it holds something to seal.
+
+    The national-id fields (and a HETU-shaped id) are sealed first; most records hold no
+    other HETU, which their serialised text then shows without a walk through the record.
+    """
+    if not may_hold_hetu(payload) and not _reads_any(record, paths):
+        return payload
+    quick = seal_known(record, paths, (id_path,))
+    if quick is None:
+        return dumps(seal_payload(record, paths))
+    text = dumps(quick)
+    return dumps(seal_tree(quick, ())) if may_hold_hetu(text) else text
+
+
+def _reads_any(record: Any, paths: tuple[str, ...]) -> bool:
+    # A national-id field holding something that is not HETU-shaped (a typo, a temporary
+    # format): sealed all the same. Top-level keys answer most mappings without a walk.
+    if not paths or not isinstance(record, dict):
+        return False
+    return any(record.get(p) not in (None, "") or "." in p for p in paths)
+
+
+_SEALED_FIELDS = tuple(SEALED_FIELDS)
+
+
+def _sealed_fields(values: dict[str, Any]) -> str:
+    """Mapped fields as stored: the national id sealed, and any other HETU-holding text."""
+    quick = seal_known(values, _SEALED_FIELDS)
+    text = dumps(quick)
+    return dumps(seal_tree(quick)) if may_hold_hetu(text) else text
 
 
 # --- a record the store cannot hold (issue 9, hostile input) ---------------------------------
@@ -142,13 +222,17 @@ def _payload(record: Any) -> str | Rejected:
             text = ascii(record)  # escapes surrogates: safe to hash, store and show
         except RecursionError:
             text = f"<a {type(record).__name__} nested too deeply to show>"
-        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        # Keyed: an unkeyed hash beside the masked excerpt would give the HETU away.
+        digest = crypto.digest(text)
         reason = f"the record cannot be stored as JSON: {exc}"
         return Rejected(reason, mask_text(text)[:EXCERPT_CHARS], f"unstorable:{digest}")
 
 
 def _nul_id(payload: str) -> Rejected:
-    """A source id with a NUL character: PostgreSQL text cannot hold one, so no store may."""
+    """A source id with a NUL character: PostgreSQL text cannot hold one, so no store may.
+
+    `payload` is the sealed payload: its hash names the row.
+    """
     reason = "the source id holds a NUL character, which the store cannot keep"
     return Rejected(reason, _excerpt(payload), f"hash:{content_hash(payload)}")
 
@@ -256,7 +340,8 @@ def sequence(conn: Connection, system: str, stream: str) -> tuple[int, int]:
 
 
 def _excerpt(payload: str) -> str:
-    return mask_text(payload)[:EXCERPT_CHARS]
+    # Sealed tokens opened, then masked: staff read `131052-***T`, not a token.
+    return mask_text(crypto.unseal_text(payload))[:EXCERPT_CHARS]
 
 
 def _landed(
@@ -337,8 +422,9 @@ def _unlandable(
         )
     for rejected in prepared.rejected:
         excerpt = _storable_text(mask_text(rejected.excerpt)[:EXCERPT_CHARS])
-        where = _storable_text(f"@{rejected.position}")
-        rows.append((*key, where, dumps([rejected.reason]), excerpt, run_id, at))
+        where = seal_source_id(_storable_text(f"@{rejected.position}"))
+        why = dumps([mask_text(rejected.reason)])
+        rows.append((*key, where, why, excerpt, run_id, at))
     return rows
 
 

@@ -294,12 +294,23 @@ def land_stream(
 def publish_runs(root: Path, run_ids: Sequence[str]) -> list[str]:
     """Resolve and publish what the landing runs `run_ids` landed; return the publish run ids."""
     from islandhub.pipeline import publish_stream
+    from islandhub.push.outbox import plan_for
+    from islandhub.resolve.reconcile import resolve_published
 
     project, store = open_project(root)
     try:
         published = []
         for system, stream in _streams_of(store, run_ids):
             published.append(_checked(publish_stream(project, store, system, stream)))
+        # What was published is matched against the residents now, when a model is trained.
+        resolved = resolve_published(project.root, store, project.hub.priority, plan_for(project))
+        if resolved:
+            log.info(
+                "resolution: %d records matched, %d relinked, %d residents merged",
+                resolved.queued,
+                resolved.relinked,
+                resolved.merged,
+            )
     finally:
         store.dispose()
     return published

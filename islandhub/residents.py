@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.errors import ConfigError
-from islandhub.privacy.masking import mask_hetu
+from islandhub.privacy.at_rest import unseal_tree
+from islandhub.privacy.masking import mask_hetu, mask_text
 from islandhub.resolve.golden import expand_lineage
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.store.bulk import member_of
@@ -29,6 +30,12 @@ class Reader:
     actor: str
     purpose: str
 
+    def __post_init__(self) -> None:
+        # Both end up in the audit log, which must hold no national id in clear: a purpose
+        # typed as "request of 131052-308T" (a CLI flag, the API's X-Purpose) is masked.
+        object.__setattr__(self, "purpose", mask_text(self.purpose))
+        object.__setattr__(self, "actor", mask_text(self.actor))
+
     @classmethod
     def from_environment(cls, purpose: str, actor: str | None = None) -> Reader:
         """Who runs the command: `actor` (--actor), else ISLANDHUB_ACTOR, else the OS user."""
@@ -38,15 +45,15 @@ class Reader:
 def audit(
     conn: Connection, reader: Reader, action: str, resident_id: str | None, detail: dict[str, Any]
 ) -> None:
-    """Record one access to personal data."""
+    """Record one access to personal data (a national id in the purpose or detail masked)."""
     conn.execute(
         audit_log.insert().values(
             at=now(),
             actor=reader.actor,
             action=action,
-            purpose=reader.purpose,
+            purpose=mask_text(reader.purpose),
             resident_id=resident_id,
-            detail=dumps(detail),
+            detail=mask_text(dumps(detail)),
         )
     )
 
@@ -84,7 +91,7 @@ def merged_family(conn: Connection, rid: str) -> list[str]:
 
 
 def find_by_national_id(conn: Connection, national_id: str) -> str | None:
-    """The resident with this national id, if the hub knows one."""
+    """The resident with this national id, if the hub knows one (by its keyed hash)."""
     key = national_id_key(national_id.strip().upper())
     if key is None:
         raise ConfigError(
@@ -108,7 +115,9 @@ def show(
 ) -> dict[str, Any] | None:
     """A resident's current golden record with version and lineage, masked for display.
 
-    `reveal` leaves the national id unmasked; the access is audited as a reveal.
+    `reveal` leaves the national id unmasked; the access is audited as a reveal. Lineage
+    names source records as the store keys them (a register's HETU sealed): the CLI and the
+    API open sealed values in what they print, then mask them.
     """
     with store.begin() as conn:
         rid = (
@@ -192,8 +201,12 @@ def list_residents(
 
 
 def present(record: dict[str, Any], *, reveal: bool = False) -> dict[str, Any]:
-    """The record as staff may see it: national id masked, addresses hidden under turvakielto."""
-    shown = dict(record)
+    """The record as staff may see it: national id masked, addresses hidden under turvakielto.
+
+    The stored record holds national ids sealed (its own, register source ids): opened here,
+    then masked unless `reveal`.
+    """
+    shown = unseal_tree(record)
     if shown.get("national_id") and not reveal:
         shown["national_id"] = mask_hetu(shown["national_id"])
     if shown.get("non_disclosure"):

@@ -19,9 +19,14 @@ import pytest
 import sqlalchemy as sa
 from _pytest.capture import CaptureFixture
 
+from islandhub.privacy import crypto
 from tests import leakscan
 
 REPO = Path(__file__).resolve().parent.parent
+# One national-id key for the whole run, inherited by every process a test starts: a store a
+# test opens and the CLI runs it starts must be sealed alike (docs/privacy.md). Its value is
+# a secret like any other: the leak guard below fails the run if it is ever printed.
+os.environ.setdefault(crypto.KEY_ENV, crypto.new_key())
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/islandhub_test"
 
 
@@ -126,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     folder = Path(tempfile.mkdtemp(prefix="islandhub-leakscan-"))
+    _SECRETS.append(os.environ[crypto.KEY_ENV])
     try:
         _SECRETS.extend(leakscan.demo_secrets(folder))
     finally:

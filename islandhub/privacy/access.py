@@ -6,7 +6,7 @@ configured with `activity:`), the lineage of each golden value, and the dates an
 of every access to their data - not the names of the staff who accessed it (CJEU C-579/21).
 It is written as JSON and as a readable HTML document in Swedish, Finnish or English.
 The national id appears in full: it is the person's own; the files are readable by their
-owner only.
+owner only. The store keeps national ids sealed; the export opens every one of them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.config import Project
+from islandhub.privacy.at_rest import unseal_tree
 from islandhub.residents import (
     Reader,
     audit,
@@ -109,7 +110,7 @@ def subject_access(
             return None  # erased
         sources = _sources(conn, project, family)
         accesses = _accesses(conn, family)
-    return {
+    export = {
         "generated_at": now().isoformat(),
         "resident_id": rid,
         "earlier_ids": family[1:],
@@ -120,6 +121,7 @@ def subject_access(
         "activities": [a for s in sources if (a := _activity(project, s))],
         "accesses": accesses,
     }
+    return dict(unseal_tree(export))
 
 
 def write_export(export: dict[str, Any], folder: Path, lang: str) -> tuple[Path, Path]:
@@ -212,14 +214,15 @@ def _activity(project: Project, source: dict[str, Any]) -> dict[str, Any] | None
     stream = config.streams.get(source["stream"]) if config else None
     if stream is None or not stream.activity:
         return None
-    payload = source["payload"] or {}
+    # Opened here too: the API's activities read the same stored payloads.
+    payload = unseal_tree(source["payload"] or {})
     spec = stream.activity
     return {
         "type": spec["type"],
         "system": source["system"],
         "system_title": source["system_title"],
         "stream": source["stream"],
-        "source_id": source["source_id"],
+        "source_id": unseal_tree(source["source_id"]),
         "date": _text(_dig(payload, spec.get("date"))),
         "title": _text(_dig(payload, spec.get("title"))),
     }

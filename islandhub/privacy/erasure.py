@@ -25,6 +25,7 @@ from connectors.base import Connector, ErasureAnswer
 from islandhub.config import Project, SystemConfig
 from islandhub.errors import HubError, SourceError
 from islandhub.ids import uuid7
+from islandhub.privacy.crypto import try_unseal
 from islandhub.residents import (
     Reader,
     audit,
@@ -43,6 +44,8 @@ from islandhub.store.tables import (
     resident_keys,
     resident_versions,
     residents,
+    resolution_frame,
+    resolution_queue,
     source_records,
     steward_decisions,
     tombstones,
@@ -174,8 +177,10 @@ def _ask(
     if config is None or island.stream not in config.streams:
         island.supported = False  # no longer configured: nothing to ask, the tombstone guards
         return
+    # The store keys a register record by its sealed HETU; the island knows it in clear.
+    ids = [try_unseal(sid) for sid in island.source_ids]
     try:
-        answer = connect(config).erase(island.stream, island.source_ids, dry_run=dry_run)
+        answer = connect(config).erase(island.stream, ids, dry_run=dry_run)
     except (SourceError, HubError) as exc:
         answer = ErasureAnswer(
             allowed=False, errors=({"code": UNREACHABLE, "message": _same(str(exc))},)
@@ -210,7 +215,15 @@ def _erase_in_hub(conn: Connection, family: list[str], report: ErasureReport) ->
     stamp = now()
     held_elsewhere = []
     for island in report.islands:
-        for table in (landing, source_records, quarantine, links):
+        # The queue and the matching frame name the records too (the frame holds their data).
+        for table in (
+            landing,
+            source_records,
+            quarantine,
+            links,
+            resolution_queue,
+            resolution_frame,
+        ):
             where = sa.and_(
                 table.c.system == island.system,
                 table.c.stream == island.stream,

@@ -31,7 +31,7 @@ from islandhub.residents import Reader, audit
 from islandhub.resolve.publish import Pending, publish
 from islandhub.store.bulk import member_of
 from islandhub.store.db import Store, now
-from islandhub.store.tables import landing, quarantine, source_records
+from islandhub.store.tables import landing, quarantine, resolution_frame, source_records
 
 CHUNK = 5000
 RETENTION_READER = Reader("islandhub retention", "retention period of the island's data")
@@ -156,6 +156,14 @@ def _anonymise(
                 member_of(conn, source_records.c.source_id, chunk),
             )
             conn.execute(source_records.delete().where(*where))
+            # The matching frame keeps a standardised copy of each record: it goes too.
+            conn.execute(
+                resolution_frame.delete().where(
+                    resolution_frame.c.system == system,
+                    resolution_frame.c.stream == stream,
+                    member_of(conn, resolution_frame.c.source_id, chunk),
+                )
+            )
             conn.execute(
                 landing.update()
                 .where(

@@ -32,6 +32,7 @@ from islandhub import secrets
 from islandhub.config import Project
 from islandhub.errors import RetriableSourceError, SourceError
 from islandhub.ids import uuid7
+from islandhub.privacy.at_rest import unseal_tree
 from islandhub.privacy.masking import mask_text
 from islandhub.push.diff import field_diff, flatten
 from islandhub.push.outbox import DEAD, DELIVERED, PENDING, SUPERSEDED, Plan, plan_for
@@ -249,7 +250,8 @@ def _send(
         return [_Outcome(r, DEAD, f"{target} is not a configured system") for r in rows]
     if stream not in connector.stream_specs:
         return [_Outcome(r, DEAD, f"{target} has no stream {stream!r}") for r in rows]
-    records = [{**loads(r.payload), IDEMPOTENCY_KEY: r.idempotency_key} for r in rows]
+    # Stored sealed (national ids, register source ids): opened as they leave for the island.
+    records = [{**unseal_tree(loads(r.payload)), IDEMPOTENCY_KEY: r.idempotency_key} for r in rows]
     try:
         connector.push(stream, records)
     except RetriableSourceError as exc:
@@ -380,7 +382,7 @@ def preview(
             audit(conn, reader, "push-preview", row.resident_id, {"target": target})
     sends = []
     for row in keep:
-        after = flatten(loads(row.payload))
+        after = unseal_tree(flatten(loads(row.payload)))
         sends.append(
             {
                 "stream": row.stream,
@@ -415,4 +417,7 @@ def _last_delivered(
         .subquery()
     )
     query = sa.select(o.stream, o.resident_id, o.payload).join(newest, o.id == newest.c.id)
-    return {(r.stream, r.resident_id): flatten(loads(r.payload)) for r in conn.execute(query)}
+    return {
+        (r.stream, r.resident_id): unseal_tree(flatten(loads(r.payload)))
+        for r in conn.execute(query)
+    }

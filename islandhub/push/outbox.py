@@ -5,6 +5,10 @@ connection, so a crash leaves both or neither. For each subscribed target stream
 file with a `push:` section) it reverse-maps each version, keeps what the target may receive
 (rules.py) and writes one row where that payload differs from the last one written for the
 same resident and target. It reads the store once per batch.
+
+Golden records hold national ids sealed: a version's values are opened for the reverse
+mapping's transforms, and the payload is sealed again before it is stored (the same rule as
+everywhere: privacy/at_rest.py); delivery opens it when it sends it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.mapping import TransformError
+from islandhub.privacy.at_rest import SEALED_FIELDS, seal_tree, unseal_tree
+from islandhub.privacy.crypto import try_unseal
 from islandhub.privacy.masking import mask_text
 from islandhub.push import rules
 from islandhub.push.diff import changed_fields, flatten, nest
@@ -75,8 +81,8 @@ class Subscription:
         own = rules.own_record(version.observations, self.target, self.stream)
         if own is None and self.reverse.residents == "linked":
             return None
-        values = resident_values(version.record)
-        values[SOURCE_ID] = own.source_id if own else None
+        values = unseal_tree(resident_values(version.record))
+        values[SOURCE_ID] = try_unseal(own.source_id) if own else None
         protected = rules.is_protected(version.record)
         fields: dict[str, Any] = {}
         for field in self.reverse.fields:
@@ -89,7 +95,11 @@ class Subscription:
                     fields[field.target] = value
         if not set(fields) - self.reverse.identifying_targets:
             return None
-        return fields
+        return seal_tree(fields, self._national_id_targets())
+
+    def _national_id_targets(self) -> frozenset[str]:
+        """The island's fields that carry the national id: sealed whatever they hold."""
+        return frozenset(f.target for f in self.reverse.fields if SEALED_FIELDS & set(f.sources))
 
     def _value(self, field: Any, values: dict[str, Any], resident_id: str) -> Any:
         try:

@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from islandhub.config import Project, SystemConfig
 from islandhub.errors import RunFailed
 from islandhub.landing import sequence
+from islandhub.privacy.at_rest import unsealed_fields
+from islandhub.privacy.crypto import try_unseal
 from islandhub.quality import results, scores
 from islandhub.quality.outcome import Validation
 from islandhub.quality.suites import Suite, suite_for
@@ -77,9 +79,11 @@ class StreamCheck:
         present = [p for p in pending if p.fields is not None]
         if not present:
             return
-        self._ids.extend(p.source_id for p in present)
+        # National ids are stored sealed: the checks (HETU validity) read them in clear.
+        self._ids.extend(try_unseal(p.source_id) for p in present)
+        rows = [unsealed_fields(p.fields) for p in present if p.fields is not None]
         for name, column in self._columns.items():
-            column.extend([p.fields.get(name) for p in present if p.fields is not None])
+            column.extend([fields.get(name) for fields in rows])
         if len(self._ids) >= SLICE:
             self._validate_slice()
 

@@ -29,6 +29,8 @@ from sqlalchemy.engine import Connection
 
 from islandhub.config import Project, SystemConfig
 from islandhub.ids import uuid7
+from islandhub.privacy.at_rest import unsealed_fields
+from islandhub.privacy.crypto import try_unseal
 from islandhub.quality import cross, examples, results, scores
 from islandhub.quality.batch import SLICE
 from islandhub.quality.freshness import freshness
@@ -148,9 +150,10 @@ def _slices(
             rows = conn.execute(query).all()
         if not rows:
             return
+        # Stored sealed (national ids, register source ids): the checks read them in clear.
         yield (
-            [r.source_id for r in rows],
-            [loads(r.fields) for r in rows],
+            [try_unseal(r.source_id) for r in rows],
+            [unsealed_fields(loads(r.fields)) for r in rows],
             [r.resident_id for r in rows],
         )
         after = rows[-1].source_id
@@ -186,7 +189,7 @@ def _quarantine(store: Store, suite: Suite) -> dict[str, Any]:
             for reason in {_EXCERPT.sub("", r) for r in loads(row.reasons)}:
                 counts[reason] += 1
                 if len(ids[reason]) < 3:
-                    ids[reason].append(examples.source_id(row.source_id))
+                    ids[reason].append(examples.source_id(try_unseal(row.source_id)))
     top = [
         {"reason": reason, "count": n, "examples": ids[reason]}
         for reason, n in counts.most_common(TOP_REASONS)

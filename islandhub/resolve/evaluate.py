@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from islandhub.errors import ConfigError, Problem
+from islandhub.privacy.crypto import try_unseal
 from islandhub.store.db import Store
 from islandhub.store.tables import links, residents
 
@@ -215,8 +216,9 @@ def predicted_clusters(store: Store) -> dict[RecordKey, str]:
         rows = conn.execute(
             sa.select(links.c.system, links.c.stream, links.c.source_id, links.c.resident_id)
         )
+        # The truth names records by the islands' own ids: a register's HETU is stored sealed.
         return {
-            (row.system, row.stream, row.source_id): _final(row.resident_id, redirects)
+            (row.system, row.stream, try_unseal(row.source_id)): _final(row.resident_id, redirects)
             for row in rows
         }
 

@@ -1,25 +1,31 @@
-"""Deterministic keys of a resident: the national id, indexed only as a hash."""
+"""Deterministic keys of a resident: the national id, indexed only as a keyed hash."""
 
 from __future__ import annotations
 
-import hashlib
+from islandhub.privacy.crypto import is_sealed, lookup_hash, unseal
 
 # The same national id always gives the same key, so a lookup finds the resident without an
 # index column of readable ids (Helsinki's profile keeps a searchable hash the same way).
-# Encrypting the id inside the golden record itself belongs to the privacy module.
+# The key is an HMAC under the hub's national-id key (privacy/crypto.py): without the key,
+# the small space of HETUs cannot be tried against the index.
 _KIND_NATIONAL_ID = "national_id"
 
 
 def is_temporary_hetu(hetu: str) -> bool:
     """A temporary id (individual number 900-999) never identifies a person on its own."""
+    if is_sealed(hetu):
+        hetu = unseal(hetu)
     return len(hetu) == 11 and hetu[7:10].isdigit() and int(hetu[7:10]) >= 900
 
 
 def national_id_key(hetu: str | None) -> str | None:
-    """The lookup key of a permanent national id; None for a missing or temporary one."""
-    if not hetu or is_temporary_hetu(hetu):
+    """The lookup key of a permanent national id (sealed or clear); None: missing, temporary."""
+    if not hetu:
         return None
-    return hashlib.sha256(f"{_KIND_NATIONAL_ID}:{hetu}".encode()).hexdigest()
+    plain = unseal(hetu)
+    if is_temporary_hetu(plain):
+        return None
+    return lookup_hash(plain)
 
 
 NATIONAL_ID = _KIND_NATIONAL_ID

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import duckdb
@@ -34,10 +34,21 @@ from islandhub.resolve.clusters import ClusterRules, RecordFacts, ScoredPairs, c
 from islandhub.resolve.evaluate import RecordKey
 from islandhub.resolve.keys import is_temporary_hetu
 from islandhub.resolve.settings import ComparisonSettings, ResolutionSettings, Rule
+from islandhub.store.bulk import insert_rows
 from islandhub.store.db import Store, dumps, loads, now
-from islandhub.store.tables import landing, resolution_models, same_source, source_records
+from islandhub.store.tables import (
+    landing,
+    resolution_frame,
+    resolution_models,
+    same_source,
+    source_records,
+)
 
 #: Columns of the standardised frame, in order.
+#: Bumped whenever `standardise` changes what it makes of a record: older rows of
+#: `resolution_frame` are then standardised again.
+FRAME_VERSION = 1
+
 COLUMNS = (
     "unique_id", "system", "national_id", "temporary_id", "given_name", "given_names",
     "given_canonical", "given_keys", "family_name", "name_set", "birth_date", "birth_year",
@@ -71,27 +82,72 @@ def record_key(uid: str) -> RecordKey:
 
 
 def frame_from_store(store: Store) -> pd.DataFrame:
-    """One standardised row per current (mapped, not deleted) source record of the store."""
-    join = source_records.join(
-        landing,
-        same_source(landing, source_records),
-    )
+    """One standardised row per current (mapped, not deleted) source record of the store.
+
+    National ids are stored sealed: each record's is opened to standardise it (the birth
+    date and the temporary-id test read the HETU), then the frame keeps only its keyed
+    lookup hash, which is all clustering and the temporary-id comparison use (equality), so
+    no clear id reaches DuckDB or its spill files.
+
+    Standardised rows are kept in `resolution_frame`: a row is reused while its stamp holds
+    (this code's FRAME_VERSION, the key's fingerprint and the run that wrote the source
+    record), so a pass standardises only what changed since the last one. Rows of records
+    that are no longer current are deleted here.
+    """
+    from islandhub.privacy.at_rest import unsealed_fields
+    from islandhub.privacy.crypto import fingerprint, lookup_hash
+
+    def standardised(system: str, stream: str, source_id: str, text: str) -> dict[str, Any]:
+        row = standardise(system, stream, source_id, unsealed_fields(loads(text)))
+        for column in ("national_id", "temporary_id"):
+            if row[column]:
+                row[column] = lookup_hash(row[column])
+        return row
+
+    prefix = f"{FRAME_VERSION}:{fingerprint()[:16]}:"
+    current = sa.and_(landing.c.status == "mapped", same_source(landing, source_records))
+    cached = resolution_frame
+    fresh = cached.c.stamp == sa.literal(prefix) + source_records.c.run_id
     query = (
         sa.select(
             source_records.c.system,
             source_records.c.stream,
             source_records.c.source_id,
-            source_records.c.fields,
+            source_records.c.run_id,
+            sa.case((fresh, cached.c.row), else_=None).label("row"),
+            sa.case((fresh, None), else_=source_records.c.fields).label("fields"),
         )
-        .select_from(join)
-        .where(landing.c.status == "mapped")
+        .select_from(
+            source_records.join(landing, current).outerjoin(
+                cached, same_source(cached, source_records)
+            )
+        )
         .order_by(source_records.c.system, source_records.c.stream, source_records.c.source_id)
     )
+    rows: list[dict[str, Any]] = []
+    stale: list[tuple[str, str, str, str, str]] = []
     with store.connect() as conn:
-        rows = [
-            standardise(row.system, row.stream, row.source_id, loads(row.fields))
-            for row in conn.execute(query)
-        ]
+        for r in conn.execute(query).all():  # fetched at once: a third of row by row
+            if r.row is not None:
+                rows.append(loads(r.row))
+                continue
+            row = standardised(r.system, r.stream, r.source_id, r.fields)
+            rows.append(row)
+            stale.append((r.system, r.stream, r.source_id, prefix + r.run_id, dumps(row)))
+    with store.begin() as conn:
+        insert_rows(
+            conn,
+            cached,
+            ("system", "stream", "source_id", "stamp", "row"),
+            stale,
+            upsert_on=("system", "stream", "source_id"),
+        )
+        gone = ~sa.exists(
+            sa.select(landing.c.seq).where(
+                same_source(landing, cached), landing.c.status == "mapped"
+            )
+        )
+        conn.execute(cached.delete().where(gone))
     return frame_of(rows)
 
 
@@ -122,7 +178,7 @@ def standardise(
         "given_name": first,
         "given_names": given_names.split() if given_names else None,
         "given_canonical": canonical_name(first) if first else None,
-        "given_keys": sorted(name_keys(first)) if first else None,
+        "given_keys": _sorted_keys(first) if first else None,
         "family_name": family,
         "name_set": " ".join(sorted((first, family))) if first and family else None,
         "birth_date": birth,
@@ -144,6 +200,8 @@ def email_year(local: str) -> str | None:
     People often put their birth year there; the `email_year` comparison weighs it against
     the other record's birth date (EM learns how often it is the birth year).
     """
+    if not local[-2:].isdigit():  # most have none: skip the regular expression
+        return None
     found = _EMAIL_YEAR.search(local)
     return found.group(1) if found else None
 
@@ -197,6 +255,12 @@ def _name_tables() -> tuple[dict[str, str], dict[str, set[str]], dict[str, str]]
             parent[b] = a
     component = {name: find(name) for name in parent}
     return group_key, formal, component
+
+
+@lru_cache(maxsize=65536)
+def _sorted_keys(name: str) -> list[str]:
+    # Given names repeat across records: computed once per name (the list is never changed).
+    return sorted(name_keys(name))
 
 
 def canonical_name(name: str) -> str:
@@ -500,7 +564,14 @@ def predict_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) ->
     return kept[["unique_id_l", "unique_id_r", "match_probability", "match_weight"]]
 
 
-def score_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) -> pd.DataFrame:
+def score_pairs(
+    frame: pd.DataFrame,
+    model: TrainedModel,
+    threshold: float,
+    *,
+    against: pd.DataFrame | None = None,
+    frequencies: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Vetoed-out scored pairs at or above `threshold`, with what clustering weighs.
 
     Besides the ids, probability and weight: `w_<comparison>`, the bits each comparison
@@ -509,6 +580,11 @@ def score_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) -> p
     variant of it, or the two names swapped) and `contact` (the same email or phone).
     Vetoed pairs that share an email or a phone are kept with `vetoed` set: never to link,
     only to say whose household a record's email or phone belongs to.
+
+    An incremental pass scores part of the records: with `against`, only the pairs between
+    `frame` and `against` (term frequencies of the two together); with `frequencies`, the
+    pairs within `frame` weighed by the term frequencies of that larger frame. Either way a
+    pair scores exactly as it would in a pass over every record.
     """
     # Only Splink's Bayes factors are kept, not every compared column of every pair (a
     # tenth of the scoring time): a level is known by its Bayes factor (see _evidence_sql).
@@ -518,13 +594,67 @@ def score_pairs(frame: pd.DataFrame, model: TrainedModel, threshold: float) -> p
         "retain_intermediate_calculation_columns": True,
         "additional_columns_to_retain": ["name_set"],
     }
+    inputs: pd.DataFrame | list[pd.DataFrame] = frame
+    aliases = None
+    if against is not None:
+        settings["link_type"] = "link_only"
+        inputs, aliases = [against, frame], ["existing", "changed"]
     with _duckdb(model.settings) as connection:
         db = DuckDBAPI(connection=connection)
-        linker = Linker(frame, settings, db_api=db, set_up_basic_logging=False)
+        # The settings were validated when the model was trained (a second of each pass).
+        linker = Linker(
+            inputs,
+            settings,
+            db_api=db,
+            set_up_basic_logging=False,
+            input_table_aliases=aliases,
+            validate_settings=False,
+        )
+        if frequencies is not None:
+            for column in tf_columns(model.model):
+                lookup = term_frequencies(frequencies, column)
+                linker.table_management.register_term_frequency_lookup(lookup, column)
         predictions = linker.inference.predict(threshold_match_probability=threshold)
         sql = _evidence_sql(predictions.physical_name, model.model, model.settings.veto)
         pairs: pd.DataFrame = connection.execute(sql).df()  # one pass, straight to pandas
     return pairs
+
+
+def blocking_candidates(frame: pd.DataFrame, chosen: pd.Series, blocking: Iterable[Rule]) -> Any:
+    """Which records of `frame` a blocking rule pairs with a `chosen` one (the chosen too).
+
+    A record agreeing with a chosen record on every column of one rule: exactly the records
+    Splink's prediction blocking would compare with them, found here so that an incremental
+    pass hands Splink those, not the whole store. A boolean array in `frame`'s order.
+    """
+    keep = chosen.to_numpy(dtype=bool).copy()
+    picked = frame[keep]
+    for rule in blocking:
+        columns = list(rule)
+        keys = picked[columns].dropna().drop_duplicates()
+        if keys.empty:
+            continue
+        joined = frame[columns].merge(keys.assign(_hit=True), on=columns, how="left")
+        keep |= joined["_hit"].notna().to_numpy()
+    return keep
+
+
+def tf_columns(model: dict[str, Any]) -> list[str]:
+    """The columns whose term frequencies adjust a comparison of `model` (Splink's JSON)."""
+    return sorted(
+        {
+            level["tf_adjustment_column"]
+            for comparison in model.get("comparisons", [])
+            for level in comparison["comparison_levels"]
+            if level.get("tf_adjustment_column")
+        }
+    )
+
+
+def term_frequencies(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Each value's share of the non-null values of `column`, as Splink computes it."""
+    shares = frame[column].dropna().value_counts(normalize=True)
+    return pd.DataFrame({column: shares.index, f"tf_{column}": shares.to_numpy(dtype=float)})
 
 
 def _evidence_sql(table: str, model: dict[str, Any], veto: Iterable[str]) -> str:

@@ -33,11 +33,15 @@ from islandhub.store.tables import (
     resident_keys,
     resident_versions,
     residents,
+    resolution_queue,
     same_source,
     source_records,
 )
 
 PUBLISH_CHUNK = 5000
+# An arbitrary constant (db.py's migration lock is 7_530_001): the PostgreSQL advisory lock
+# that lets one transaction at a time publish golden records (`lock_residents`).
+_PUBLISH_LOCK = 7_530_002
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def publish(
     A record whose `fields` is None was deleted in its island: its link goes, and its
     resident is rebuilt from what remains (or retired when nothing does).
     """
+    lock_residents(conn)
     ids = [r.source_id for r in records]
     previous = _existing_links(conn, system, stream, ids)
     present = [r for r in records if r.fields is not None]
@@ -117,6 +122,14 @@ def publish(
         links,
         ("system", "stream", "source_id", "resident_id", "rule", "run_id", "linked_at"),
         [(system, stream, r.source_id, *assigned[r.source_id], run_id, at) for r in present],
+        upsert_on=("system", "stream", "source_id"),
+    )
+    # The next resolution pass matches these against the existing residents (reconcile.py).
+    insert_rows(
+        conn,
+        resolution_queue,
+        ("system", "stream", "source_id", "run_id", "queued_at"),
+        [(system, stream, r.source_id, run_id, at) for r in present],
         upsert_on=("system", "stream", "source_id"),
     )
     if gone:
@@ -139,6 +152,22 @@ def publish(
     observations.update(_observations_of(conn, existing))
     _write_golden(conn, founded, existing, observations, priority, run_id, stamp, push)
     return len(touched)
+
+
+def lock_residents(conn: Connection) -> None:
+    """Wait until no other transaction is publishing golden records; hold that until commit.
+
+    Syncs of different islands run at once (their leases are per stream) and may publish the
+    same residents. On PostgreSQL (READ COMMITTED) each would read the links, keys and
+    current versions before the other committed, and then found one person twice, write the
+    same version number twice (a unique-key failure that fails the run), or write a golden
+    record without the other island's change (a lost update); tests/concurrency showed all
+    three. So a publishing transaction first takes this advisory lock, released when it
+    commits: publishes queue, the rest of the runs (extract, land, map) still overlap.
+    SQLite needs nothing: every write transaction there begins IMMEDIATE, so they queue.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PUBLISH_LOCK})
 
 
 def _existing_links(

@@ -18,7 +18,9 @@ Running it twice changes nothing the second time.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,18 +29,23 @@ import sqlalchemy as sa
 from splink.internals.exceptions import EMTrainingException
 
 from islandhub.errors import RunFailed
-from islandhub.ids import uuid7_batch
+from islandhub.ids import uuid7, uuid7_batch
 from islandhub.push import outbox
 from islandhub.resolve import steward
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.matching import (
     TrainedModel,
+    blocking_candidates,
+    cluster_frame,
+    evidence_floor,
     frame_from_store,
     load_model,
     predict_pairs,
     record_key,
     resolve_frame,
+    rules_for,
     save_model,
+    score_pairs,
     train,
     unique_id,
 )
@@ -46,9 +53,18 @@ from islandhub.resolve.publish import _observations_of, _write_golden
 from islandhub.resolve.settings import load_settings
 from islandhub.store.bulk import insert_rows, member_of
 from islandhub.store.db import Store, now
-from islandhub.store.tables import links, resident_keys, residents
+from islandhub.store.lease import Lease, StreamBusy, acquire, release, renew
+from islandhub.store.tables import links, resident_keys, residents, resolution_queue
 
 RULE = "probabilistic"
+#: One pass at a time: two passes writing the same residents would undo each other.
+RESOLUTION_LEASE = ("hub", "resolution")
+log = logging.getLogger(__name__)
+
+
+#: Beyond this share of the records queued, a full pass costs less than an incremental one.
+INCREMENTAL_SHARE = 0.25
+FULL, INCREMENTAL = "full", "incremental"
 
 
 @dataclass
@@ -62,6 +78,8 @@ class ResolveResult:
     founded: int
     trained: bool
     seconds_model: float = 0.0
+    mode: str = FULL
+    queued: int = 0  # records published since the last pass, taken off the queue
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for --json."""
@@ -74,23 +92,183 @@ def resolve(
     priority: tuple[str, ...],
     *,
     retrain: bool = False,
+    full: bool = False,
     push: outbox.Plan | None = None,
 ) -> ResolveResult:
-    """Cluster every current record and make the residents follow, keeping ids stable.
+    """Resolve the records published since the last pass, or every record, keeping ids stable.
 
-    New golden versions go to the outbox of the islands subscribed in `push`, as in publish.
+    With a trained model and no `full` or `retrain`, the pass is incremental: only the
+    queued records (published since the last pass) are scored, against every record, and
+    only the residents they touch are clustered again. Otherwise every current record is
+    clustered (and the model trained when there is none, or `retrain`). New golden versions
+    go to the outbox of the islands subscribed in `push`, as in publish.
     """
-    frame = frame_from_store(store)
-    model, trained = _model(root, store, frame, retrain)
+    lease = acquire(store, *RESOLUTION_LEASE, uuid7())
+    try:
+        return _resolve(root, store, priority, retrain, full, push, lease)
+    finally:
+        release(store, lease)
+
+
+def resolve_published(
+    root: Path, store: Store, priority: tuple[str, ...], push: outbox.Plan | None = None
+) -> ResolveResult | None:
+    """After a sync: resolve what it published, when a model is trained; None when not run.
+
+    Without a model (nothing trained yet: `islandhub resolve` trains one) the records stay
+    queued; when another pass holds the resolution lease they stay queued for the next.
+    """
+    if load_model(store) is None:
+        return None
+    try:
+        return resolve(root, store, priority, push=push)
+    except StreamBusy as busy:
+        log.info("resolution skipped, the records stay queued: %s", busy)
+        return None
+
+
+def _resolve(
+    root: Path,
+    store: Store,
+    priority: tuple[str, ...],
+    retrain: bool,
+    full: bool,
+    push: outbox.Plan | None,
+    lease: Lease,
+) -> ResolveResult:
+    queued = _queued(store)
+    model = None if retrain else load_model(store)
+    if model is not None and not full:
+        if not queued:
+            return ResolveResult(0, 0, 0, 0, 0, False, mode=INCREMENTAL)
+        frame = frame_from_store(store)
+        if len(queued) <= INCREMENTAL_SHARE * len(frame):
+            return _incremental(store, priority, model, frame, queued, push, lease)
+    else:
+        frame = frame_from_store(store)
+    model, trained = _model(root, store, frame, retrain, model)
     if frame.empty:
-        return ResolveResult(0, 0, 0, 0, 0, trained)
+        with store.begin() as conn:
+            _dequeue(conn, queued)
+        return ResolveResult(0, 0, 0, 0, 0, trained, queued=len(queued))
     clusters = resolve_frame(frame, model, model.settings.threshold)
     with store.connect() as conn:
         constraints = steward.load_constraints(conn)
     clusters = _respect_stewards(frame, model, clusters, constraints)
+    result = _follow(store, clusters, constraints, queued, priority, push, lease)
+    result.trained, result.queued = trained, len(queued)
+    return result
+
+
+def _incremental(
+    store: Store,
+    priority: tuple[str, ...],
+    model: TrainedModel,
+    frame: Any,
+    queued: dict[str, str],
+    push: outbox.Plan | None,
+    lease: Lease,
+) -> ResolveResult:
+    """Resolve the queued records against the existing residents; only their region moves.
+
+    The queued records are scored against every other record; the *region* is the queued
+    records, the records they score with (down to the evidence floor, so rivals count), and
+    every record of the residents those belong to, widened by the steward decisions that
+    reach into it. The region is clustered as a full pass would (its pairs weighed with the
+    whole store's term frequencies); residents outside it are not touched. A record leaving
+    a resident that it alone held together does not split the rest: a full pass does.
+    """
+    settings = model.settings
+    floor = evidence_floor(settings, settings.threshold)
+    ids = frame["unique_id"]
+    is_queued = ids.isin(list(queued))
+    with store.connect() as conn:
+        constraints = steward.load_constraints(conn)
+    clusters: dict[str, str] = {}
+    region: set[str] = set()
+    if is_queued.any():
+        # Only the records a blocking rule pairs with a queued one go to Splink, weighed
+        # with the whole store's term frequencies: the pairs of a full pass, no others.
+        others = blocking_candidates(frame, is_queued, settings.blocking) & ~is_queued.to_numpy()
+        seeds = set(ids[is_queued])
+        if others.any():
+            near = score_pairs(
+                frame[is_queued], model, floor, against=frame[others], frequencies=frame
+            )
+            seeds |= set(near["unique_id_l"]) | set(near["unique_id_r"])
+        with store.connect() as conn:
+            region = _region(conn, seeds, constraints)
+        part = frame[ids.isin(list(region))].reset_index(drop=True)
+        pairs = score_pairs(part, model, floor, frequencies=frame)
+        clusters = cluster_frame(
+            part,
+            pairs,
+            rules_for(settings),
+            threshold=settings.threshold,
+            adult_systems=settings.adults_only.systems,
+        )
+        clusters = _respect_stewards(part, model, clusters, constraints)
+    result = _follow(store, clusters, constraints, queued, priority, push, lease, region)
+    result.mode, result.queued = INCREMENTAL, len(queued)
+    return result
+
+
+def _region(conn: sa.Connection, seeds: set[str], constraints: steward.Constraints) -> set[str]:
+    """`seeds` with every record of their residents and of the decisions reaching them.
+
+    A resident is clustered whole or not at all, and a steward's merge or split is seen
+    whole, so the clusters of the region can be followed without touching anything else.
+    Read from the store by key, so the cost follows the region, not the population.
+    """
+    groups = [
+        {unique_id(*key) for key in group}
+        for group in (*constraints.together, *(a | b for a, b in constraints.apart))
+    ]
+    region: set[str] = set()
+    frontier = set(seeds)
+    while frontier:
+        region |= frontier
+        grown = set(_links_around(conn, frontier))
+        for group in groups:
+            if group & (region | grown):
+                grown |= group
+        frontier = grown - region
+    return region
+
+
+def _links_around(conn: sa.Connection, records: Iterable[str]) -> dict[str, str]:
+    """Record -> resident of `records` and of every other record of their residents."""
+    wanted = set(records)
+    by_source = sorted({record_key(u)[2] for u in wanted})
+    columns = (links.c.system, links.c.stream, links.c.source_id, links.c.resident_id)
+    found = conn.execute(sa.select(*columns).where(member_of(conn, links.c.source_id, by_source)))
+    rids = sorted(
+        {r.resident_id for r in found if unique_id(r.system, r.stream, r.source_id) in wanted}
+    )
+    rows = conn.execute(sa.select(*columns).where(member_of(conn, links.c.resident_id, rids)))
+    return {unique_id(r.system, r.stream, r.source_id): r.resident_id for r in rows}
+
+
+def _follow(
+    store: Store,
+    clusters: dict[str, str],
+    constraints: steward.Constraints,
+    queued: dict[str, str],
+    priority: tuple[str, ...],
+    push: outbox.Plan | None,
+    lease: Lease,
+    region: set[str] | None = None,
+) -> ResolveResult:
+    """Make the residents follow `clusters`, in one transaction with taking the queue.
+
+    `region`: the records an incremental pass clustered (None: every record). The lease is
+    renewed in the same transaction: a pass whose lease was taken over writes nothing.
+    """
     with store.begin() as conn:
+        renew(conn, lease)
         steward.check_unchanged(conn, constraints)
-        current = _current_links(conn)
+        _dequeue(conn, queued)
+        current = _current_links(conn) if region is None else _links_around(conn, region)
         plan = _plan(clusters, current)
         relinked = _relink(conn, plan)
         merged = _redirect(conn, plan, current)
@@ -102,8 +280,38 @@ def resolve(
         existing = [r for r in touched if r not in new]
         _write_golden(conn, new, existing, observations, priority, "resolve", now(), push)
     return ResolveResult(
-        len(clusters), len(set(clusters.values())), relinked, merged, len(new), trained
+        len(clusters), len(set(clusters.values())), relinked, merged, len(new), False
     )
+
+
+def _queued(store: Store) -> dict[str, str]:
+    """The records published since the last pass: unique id -> the run that queued it."""
+    query = sa.select(
+        resolution_queue.c.system,
+        resolution_queue.c.stream,
+        resolution_queue.c.source_id,
+        resolution_queue.c.run_id,
+    )
+    with store.connect() as conn:
+        return {unique_id(r.system, r.stream, r.source_id): r.run_id for r in conn.execute(query)}
+
+
+def _dequeue(conn: sa.Connection, queued: dict[str, str]) -> None:
+    """Take the entries this pass read off the queue; one queued again meanwhile stays."""
+    rows = []
+    for uid, run_id in queued.items():
+        system, stream, source_id = record_key(uid)
+        rows.append({"s": system, "t": stream, "i": source_id, "r": run_id})
+    if rows:
+        conn.execute(
+            resolution_queue.delete().where(
+                resolution_queue.c.system == sa.bindparam("s"),
+                resolution_queue.c.stream == sa.bindparam("t"),
+                resolution_queue.c.source_id == sa.bindparam("i"),
+                resolution_queue.c.run_id == sa.bindparam("r"),
+            ),
+            rows,
+        )
 
 
 def _respect_stewards(
@@ -129,9 +337,10 @@ def _respect_stewards(
     return steward.apply_constraints(clusters, national_ids, constraints, score, unique_id)
 
 
-def _model(root: Path, store: Store, frame: Any, retrain: bool) -> tuple[TrainedModel, bool]:
-    model = None if retrain else load_model(store)
-    if model is not None:
+def _model(
+    root: Path, store: Store, frame: Any, retrain: bool, model: TrainedModel | None
+) -> tuple[TrainedModel, bool]:
+    if model is not None and not retrain:
         return model, False
     try:
         model = train(frame, load_settings(root))

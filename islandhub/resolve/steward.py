@@ -44,6 +44,8 @@ from sqlalchemy.engine import Connection
 
 from islandhub.errors import ConfigError, Problem, RunFailed
 from islandhub.ids import uuid7
+from islandhub.privacy.at_rest import seal_source_id, seal_tree
+from islandhub.privacy.crypto import unseal_text
 from islandhub.privacy.masking import mask_text
 from islandhub.residents import Reader, audit, follow_redirects
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
@@ -441,7 +443,7 @@ class Decision:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for --json (the CLI masks national ids on the way out)."""
         data = dict(self.__dict__)
-        data["records"] = [record_text(r) for r in self.records]
+        data["records"] = [unseal_text(record_text(r)) for r in self.records]
         return data
 
 
@@ -460,7 +462,8 @@ def parse_records(texts: Iterable[str]) -> list[RecordKey]:
         raise ConfigError([Problem(p) for p in problems])
     if not found:
         raise ConfigError("--records: name at least one SYSTEM:STREAM:SOURCE_ID")
-    return found
+    # The store keys a register record by its sealed HETU: the steward types it in clear.
+    return [(s, t, seal_source_id(i)) for s, t, i in found]
 
 
 def record_text(key: RecordKey) -> str:
@@ -583,7 +586,7 @@ def split(
             "decision": decision,
             "from": rid,
             "into": target,
-            "records": [mask_text(record_text(r)) for r in sorted(moved)],
+            "records": [mask_text(unseal_text(record_text(r))) for r in sorted(moved)],
         }
         audit(conn, who.reader, SPLIT, rid, detail)
         audit(conn, who.reader, SPLIT, target, detail)
@@ -604,7 +607,8 @@ def pin(
     with store.begin() as conn:
         rid = _resident(conn, resident_id)
         _deactivate_pins(conn, [rid], name)
-        decision = _insert(conn, who.actor, who.reason, PIN, rid, field=name, value=dumps(value))
+        stored = dumps(seal_tree(value))  # a HETU-shaped value is sealed like any other
+        decision = _insert(conn, who.actor, who.reason, PIN, rid, field=name, value=stored)
         _rebuild(conn, set(), [rid], priority, decision, push)
         audit(conn, who.reader, PIN, rid, {"decision": decision, "field": name})
     return Decision(decision, PIN, who.actor, who.reason, rid, field=name, value=value)
@@ -689,7 +693,8 @@ def _check_records(
             )
         ).scalar_one_or_none()
         where = f"a record of resident {owner}" if owner else "no published record"
-        problems.append(f"--records: {record_text(key)} is {where}, not of {rid}")
+        shown = unseal_text(record_text(key))
+        problems.append(f"--records: {shown} is {where}, not of {rid}")
     if problems:
         raise ConfigError([Problem(p) for p in problems])
 
@@ -719,7 +724,7 @@ def _check_national_ids(
     leaving = {ids[k] for k in moved if k in ids}
     staying = {ids[k] for k in stayed if k in ids}
     if leaving & staying:
-        shared = sorted(record_text(k) for k in moved if ids.get(k) in staying)
+        shared = sorted(unseal_text(record_text(k)) for k in moved if ids.get(k) in staying)
         raise ConfigError(
             f"{', '.join(shared)}: the same permanent national id as records that stay with "
             f"{rid}; the same national id is the same person (correct it in its island)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,11 @@ from sqlalchemy.exc import OperationalError
 
 from islandhub.errors import StoreError
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The migration that seals national ids (a store upgraded past it is compacted afterwards).
+SEALING_REVISION = "0008"
 # An arbitrary constant: the PostgreSQL advisory lock that serialises migrations.
 _MIGRATION_LOCK = 7_530_001
 
@@ -140,21 +145,59 @@ def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest migration (a no-op when it is already there)."""
     head = _head()
     with engine.connect() as conn:
-        if MigrationContext.configure(conn).get_current_revision() == head:
+        before = MigrationContext.configure(conn).get_current_revision()
+        if before == head:
             return
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        command.upgrade(_alembic_config(conn), "head")
+    with engine.connect() as conn:
+        # SQLite: the write lock first (BEGIN IMMEDIATE), as the advisory lock on PostgreSQL.
+        # Else two processes opening a new store at once both read "no schema", and the
+        # second fails "database is locked" at its first write (tests/concurrency showed it).
+        conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            command.upgrade(_alembic_config(conn), "head")
+    if before is not None and before < SEALING_REVISION:
+        compact(engine)  # the national ids it sealed must not linger in freed pages
+
+
+def compact(engine: Engine) -> None:
+    """Leave no old row images behind after values were rewritten (sealed, or re-sealed).
+
+    SQLite: VACUUM writes a new file of live rows only, and the WAL is truncated. PostgreSQL
+    keeps old row versions in the table files until `VACUUM FULL` (docs/privacy.md): that
+    locks tables for long on a big store, so it is the operator's to schedule.
+    """
+    if engine.dialect.name != "sqlite":
+        log.warning(
+            "national ids were rewritten: run VACUUM FULL on the hub's tables so that no old "
+            "row version keeps them (docs/privacy.md)"
+        )
+        return
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        driver.execute("VACUUM")  # autocommit: the store's connections leave BEGIN to it
+        driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
 
 
 def open_store(url: str, *, migrate_schema: bool = True) -> Store:
-    """Open the store at `url`, migrating it on first use."""
+    """Open the store at `url`, migrating it on first use.
+
+    The national-id key of this process must be the one the store is sealed with
+    (islandhub/store/sealing.py): another key raises KeyMismatch (a ConfigError).
+    """
+    from islandhub.store.sealing import verify
+
+    safe = sa.engine.make_url(url).render_as_string(hide_password=True)
     try:
         engine = _engine(url)
         if migrate_schema:
             migrate(engine)
+            verify(engine, safe)
     except OperationalError as exc:
-        safe = sa.engine.make_url(url).render_as_string(hide_password=True)
         raise StoreError(f"cannot open the store at {safe}: {exc.orig}") from exc
     return Store(engine)

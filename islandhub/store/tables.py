@@ -287,6 +287,46 @@ tombstones = sa.Table(
     sa.Column("erased_at", TS, nullable=False),
 )
 
+# Source records published since the last resolution pass: what an incremental pass resolves
+# against the existing residents (migration 0007). Publish queues a record in the transaction
+# that links it; the pass deletes the entries it read (same run_id) in the transaction that
+# writes its result, so a record published meanwhile stays queued for the next pass.
+resolution_queue = sa.Table(
+    "resolution_queue",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("run_id", RUN_ID, nullable=False),
+    sa.Column("queued_at", TS, nullable=False),
+)
+
+
+# The fingerprint of the key the store's national ids are sealed with (migration 0008,
+# islandhub/store/sealing.py): opening the store with another key is refused.
+sealing_keys = sa.Table(
+    "sealing_keys",
+    metadata,
+    sa.Column("purpose", sa.String(32), primary_key=True),  # national_id
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("sealed_at", TS, nullable=False),
+)
+
+# Each current source record standardised for matching (matching.frame_from_store), kept so
+# that a pass reads it instead of standardising every record again. A cache: a row is used
+# only while its stamp (frame version, key fingerprint, the source record's run) still holds,
+# and rows whose source record is gone are deleted by the next read and by erasure. National
+# ids are held only as their keyed lookup hash (migration 0007).
+resolution_frame = sa.Table(
+    "resolution_frame",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("stamp", sa.String(120), nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
+)
+
 
 def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     """The join condition of two tables keyed by a source record (system, stream, source_id)."""

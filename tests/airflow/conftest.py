@@ -113,6 +113,8 @@ def _airflow_environment(home: Path) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
         ISLANDHUB_WORKERS="0",  # one process per task: simpler to read in a test log
+        # The national-id key, as a production worker has it (the tests' stores are sealed).
+        ISLANDHUB_NATIONAL_ID_KEY=os.environ["ISLANDHUB_NATIONAL_ID_KEY"],
     )
     return env
 

@@ -23,8 +23,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, settings
 
 from islandhub.config import Project, load_project
-from islandhub.landing import content_hash
+from islandhub.landing import content_hash, stored_payload
 from islandhub.pipeline import StreamResult, make_connector, sync
+from islandhub.privacy.at_rest import seal_source_id
 from islandhub.store import Store, open_store
 from islandhub.store.db import dumps
 from islandhub.store.tables import landing, quarantine, source_records
@@ -309,19 +310,21 @@ class Expected:
         for batch in make_connector(project, project.systems[system]).pull(STREAM, None):
             expected.pulled += len(batch.records) + len(batch.rejected)
             # A NUL is written out (as \x00) where it would land in a text column.
+            # And the store keys a HETU-shaped name sealed (docs/privacy.md), as every id.
             expected.quarantine_keys.update(
-                f"@{r.position}".replace("\x00", "\\x00") for r in batch.rejected
+                seal_source_id(f"@{r.position}".replace("\x00", "\\x00")) for r in batch.rejected
             )
             for record in batch.records:
                 try:
-                    payload = dumps(record)
+                    dumps(record)
                 except TypeError:  # the store's JSON cannot hold it: quarantined as such
                     unstorable.add(ascii(record))
                     continue
                 source_id = mapping.source_id(record)
                 if source_id is None or "\x00" in source_id:  # no id, or one no store holds
-                    expected.quarantine_keys.add(f"@hash:{content_hash(payload)}")
+                    stored = stored_payload(record, mapping)  # national ids sealed
+                    expected.quarantine_keys.add(f"@hash:{content_hash(stored)}")
                 else:
-                    expected.source_ids.add(source_id)
+                    expected.source_ids.add(seal_source_id(source_id))
         expected.unstorable = len(unstorable)
         return expected

@@ -62,11 +62,13 @@ def rows(store: Store, **where: Any) -> list[Any]:
 
 
 def resident_of(store: Store, system: str, source_id: str) -> str:
+    from islandhub.privacy.at_rest import seal_source_id
     from islandhub.store.tables import links
 
+    # The register's source ids are HETUs: the store keys them sealed.
     with store.connect() as conn:
         return conn.execute(
             sa.select(links.c.resident_id).where(
-                links.c.system == system, links.c.source_id == source_id
+                links.c.system == system, links.c.source_id == seal_source_id(source_id)
             )
         ).scalar_one()

@@ -13,6 +13,7 @@ from islandhub.config import HubSettings
 from islandhub.demo.population import generate
 from islandhub.demo.runner import running_islands, write_truth
 from islandhub.demo.sync import sync_island
+from islandhub.privacy import crypto
 from islandhub.residents import Reader, show
 from islandhub.resolve.evaluate import evaluate
 from islandhub.resolve.reconcile import resolve
@@ -112,11 +113,12 @@ def test_explain_shows_each_link_and_the_weights_of_the_comparisons(synced):
         rid = conn.execute(
             sa.select(links.c.resident_id).where(links.c.rule == "probabilistic").limit(1)
         ).scalar_one()
-        hetus = set(
-            conn.execute(
+        hetus = {  # the register's source ids: stored sealed, compared in clear
+            crypto.unseal(sid)
+            for sid in conn.execute(
                 sa.text("select source_id from links where system = 'population'")
             ).scalars()
-        )
+        }
     found = explain(store, Reader("steward", "checking a merge"), rid, hub.priority)
     assert found["model"] is True
     assert "probabilistic" in {r["rule"] for r in found["records"]}

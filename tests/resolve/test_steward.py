@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from islandhub.cli import main
+from islandhub.privacy.at_rest import seal_source_id
 from islandhub.privacy.masking import mask_hetu
 from islandhub.residents import Reader
 from islandhub.residents import show as show_resident
@@ -94,7 +95,8 @@ def resident_of(store: Store, record: tuple[str, str, str]) -> str:
 
 
 def register(hetu: str) -> tuple[str, str, str]:
-    return ("population", "persons", hetu)
+    # The register's source id is the HETU: the store keys it sealed.
+    return ("population", "persons", seal_source_id(hetu))
 
 
 def records_of(store: Store, rid: str) -> set[tuple[str, str, str]]:
