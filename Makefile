@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint lock clean
+.PHONY: demo test bench lint lock clean soak
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,23 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Every benchmark, then one table of them all (benchmarks/results/bench-<date>.json). A
+# benchmark that fails does not stop the others (the `-`): the table shows its figures missing.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/ingest.py
-	$(BIN)/python benchmarks/rest_pull.py
-	$(BIN)/python benchmarks/dag_parse.py
-	$(BIN)/python benchmarks/api_load.py
-	$(BIN)/python benchmarks/quality.py
-	$(BIN)/python benchmarks/resolution.py
+	$(BIN)/python benchmarks/summary.py --start
+	-$(BIN)/python benchmarks/ingest.py
+	-$(BIN)/python benchmarks/rest_pull.py
+	-$(BIN)/python benchmarks/dag_parse.py
+	-$(BIN)/python benchmarks/api_load.py
+	-$(BIN)/python benchmarks/quality.py
+	-$(BIN)/python benchmarks/resolution.py
+	-$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/summary.py
+
+# The crash trials of `make test` (tests/crash), many more of them: 25 per connector kind and
+# store backend, 200 syncs killed with SIGKILL and run again (docs/testing.md).
+soak: $(STAMP)
+	ISLANDHUB_CRASH_TRIALS=25 $(BIN)/python -m pytest -q tests/crash
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

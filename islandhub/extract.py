@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import pickle
 import queue
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,6 +98,7 @@ def _work(
 ) -> None:
     """The worker's whole life: pull, prepare, hand over; errors travel as messages."""
     parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     try:
         for batch in connector.pull(stream, state):
             _hand_over(channel, ("batch", prepare(batch, mapping)), parent)
@@ -107,6 +110,19 @@ def _work(
         _hand_over(channel, ("error", FatalSourceError(f"{type(exc).__name__}: {exc}")), parent)
     channel.close()
     channel.join_thread()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit the worker as soon as its writer is gone, wherever the worker is waiting.
+
+    Checking only where it puts a message is not enough: once the worker has read the whole
+    stream, `join_thread` waits for the queue's feeder thread, and that thread blocks for
+    ever writing a message larger than the pipe's buffer (any real batch) that a killed
+    writer will never read. An orphan stayed behind after every such kill (tests/crash).
+    """
+    while os.getppid() == parent:
+        time.sleep(POLL_SECONDS)
+    os._exit(1)  # the writer died: nothing here may be committed by anyone
 
 
 def _hand_over(channel: Any, message: tuple[str, Any], parent: int) -> None:
