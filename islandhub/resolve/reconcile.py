@@ -49,7 +49,7 @@ from islandhub.resolve.matching import (
     train,
     unique_id,
 )
-from islandhub.resolve.publish import _observations_of, _write_golden
+from islandhub.resolve.publish import _observations_of, _write_golden, lock_residents
 from islandhub.resolve.settings import load_settings
 from islandhub.store.bulk import insert_rows, member_of
 from islandhub.store.db import Store, now
@@ -265,6 +265,7 @@ def _follow(
     renewed in the same transaction: a pass whose lease was taken over writes nothing.
     """
     with store.begin() as conn:
+        lock_residents(conn)  # a concurrent publish must not interleave (publish.py)
         renew(conn, lease)
         steward.check_unchanged(conn, constraints)
         _dequeue(conn, queued)

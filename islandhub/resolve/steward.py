@@ -510,6 +510,7 @@ def merge(
 ) -> Decision:
     """A and B are one person: the older id keeps every record, the other redirects to it."""
     with store.begin() as conn:
+        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
         first, second = _resident(conn, a), _resident(conn, b)
         if first == second:
             raise ConfigError(f"{a} and {b} are already one resident ({first})")
@@ -548,6 +549,7 @@ def split(
 ) -> Decision:
     """These records of the resident are someone else: move them to a new resident or `into`."""
     with store.begin() as conn:
+        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
         rid = _resident(conn, resident_id)
         mine = _records_of(conn, [rid])[rid]
         _check_records(conn, rid, records, mine)
@@ -605,6 +607,7 @@ def pin(
     """Fix a golden field's value; it replaces an earlier pin of the same field."""
     value = parse_pin_value(name, text)
     with store.begin() as conn:
+        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
         rid = _resident(conn, resident_id)
         _deactivate_pins(conn, [rid], name)
         stored = dumps(seal_tree(value))  # a HETU-shaped value is sealed like any other
@@ -624,6 +627,7 @@ def unpin(
 ) -> Decision:
     """Lift a pin: the field is chosen by survivorship again."""
     with store.begin() as conn:
+        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
         rid = _resident(conn, resident_id)
         if not _deactivate_pins(conn, [rid], name):
             raise ConfigError(f"resident {rid} has no pin of {name!r}")
@@ -845,6 +849,13 @@ def _rebuild(
     _write_golden(
         conn, founded, list(existing), observations, priority, run_id(decision), stamp, push
     )
+
+
+def _lock_residents(conn: Connection) -> None:
+    # publish imports this module, so its lock is imported when first needed.
+    from islandhub.resolve.publish import lock_residents
+
+    lock_residents(conn)
 
 
 def _iso(value: datetime | str) -> str:

@@ -1,21 +1,31 @@
-"""A fake Microsoft Graph and token endpoint on 127.0.0.1: delta, $batch, throttling, expiry."""
+"""A fake Microsoft Graph and token endpoint on 127.0.0.1: delta, $batch, throttling, expiry.
+
+Besides Graph's own throttling (`throttle`: 429 TooManyRequests with Retry-After, also inside
+a $batch), `faults` (tests/fakes/http_island.py `Faults`) break a seeded share of whole HTTP
+requests, the token endpoint's too: 429, 503, resets, truncated bodies, slow answers, no
+answer within the client's timeout, bodies that drip in.
+"""
 
 from __future__ import annotations
 
 import base64
 import copy
+import email.utils
 import itertools
 import json
 import random
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.http_island import Faults, drop, write_dripping
 
 VERSION = "/v1.0"
 SCOPE = "https://graph.microsoft.com/.default"
@@ -127,6 +137,7 @@ class GraphIsland:
         self.batch_sizes: list[int] = []
         self.throttled = 0
         self.lose_post_answers = 0  # POSTs in a $batch that are done but answered 503
+        self.faults = Faults()  # transport faults of whole requests (none by default)
         self.users = Collection(self, "user")
         self.contacts: dict[str, Collection] = {}
         self.calendars: dict[str, Collection] = {}
@@ -515,7 +526,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, document, extra = self.island.answer(self.command, self.path, headers, body)
+        faults = self.island.faults
+        fault = faults.pick()
+        if fault in ("reset", "timeout"):
+            drop(self, fault, faults)
+            return
+        if fault == "slow":
+            time.sleep(faults.slow_seconds)
+        status, document, extra = _fault_reply(fault, faults) or self.island.answer(
+            self.command, self.path, headers, body
+        )
         payload = json.dumps(document).encode() if document is not None else b""
         self.send_response(status)
         if payload:
@@ -523,13 +543,34 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in extra.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
+        if fault == "truncate":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            payload = payload[: len(payload) // 2]
         self.end_headers()
-        self.wfile.write(payload)
+        if fault == "drip":
+            write_dripping(self, payload, faults)
+        else:
+            self.wfile.write(payload)
 
     do_GET = do_POST = do_PATCH = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+def _fault_reply(fault: str | None, faults: Faults) -> Reply | None:
+    """Graph's answer to a request the fault refuses (429 or 503), or None."""
+    seconds = faults.retry_after
+    if fault == "429":
+        return graph_error(429, "TooManyRequests", "Too many requests.",
+                           **{"Retry-After": str(seconds)})
+    if fault == "429_date":
+        date = email.utils.formatdate(time.time() + seconds, usegmt=True)
+        return graph_error(429, "TooManyRequests", "Too many requests.", **{"Retry-After": date})
+    if fault == "503":
+        return graph_error(503, "ServiceUnavailable", "The service is temporarily unavailable.")
+    return None
 
 
 @contextmanager

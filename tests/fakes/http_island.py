@@ -17,12 +17,18 @@ real municipal interface, so the connector's real HTTP code runs against it:
 - Feedback: `{items, next_cursor}` keyset pages, a numeric `version` cursor. HTTP Basic.
 
 `Faults` make a seeded fraction of requests fail: 429 with Retry-After in seconds or as an
-HTTP-date, 503, a connection reset, a truncated JSON body, a slow answer.
+HTTP-date, 503, a connection reset, a truncated JSON body, a slow answer. Two more kinds are
+not in `FAULT_KINDS` (whose mix other suites rely on) but in `EVERY_FAULT_KIND`: `timeout`
+(the island takes the request and does not answer for `hang_seconds`, then drops it, so a
+client with a shorter read timeout gives up) and `drip` (the answer arrives whole, but in
+small pieces with pauses between them). `Faults.injected` counts the faults dealt, by kind;
+`cycle=True` deals the kinds in turn rather than drawing each at random.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
 import datetime as dt
 import email.utils
 import itertools
@@ -45,6 +51,7 @@ import orjson
 from connectors.testing import Island, IslandFactory
 
 FAULT_KINDS = ("429", "429_date", "503", "reset", "truncate", "slow")
+EVERY_FAULT_KIND = (*FAULT_KINDS, "timeout", "drip")
 TOKEN = "respa-token-3f9c2a7d1e"
 API_KEY = "le-key-8b1d44e0aa"
 OPEN311_KEY = "o311-key-51c0de77"
@@ -69,11 +76,23 @@ class Faults:
     seed: int = 11
     retry_after: int = 0  # seconds in Retry-After (also the HTTP-date's distance)
     slow_seconds: float = 0.02
+    hang_seconds: float = 1.0  # "timeout": how long the island sits on a request, unanswered
+    drip_pieces: int = 8  # "drip": the answer in this many pieces ...
+    drip_seconds: float = 0.01  # ... with this pause before each
+    # True: the kinds take turns (from a seeded first one) instead of a random draw each, so
+    # every kind is dealt once enough requests fail, however the requests are timed.
+    cycle: bool = False
+    injected: collections.Counter[str] = field(
+        default_factory=collections.Counter, init=False, repr=False
+    )
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _turn: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        if self.cycle and self.kinds:
+            self._turn = self._rng.randrange(len(self.kinds))
 
     def pick(self) -> str | None:
         """The fault this request suffers, or None."""
@@ -82,7 +101,13 @@ class Faults:
         with self._lock:
             if self._rng.random() >= self.rate:
                 return None
-            return self._rng.choice(self.kinds)
+            if self.cycle:
+                kind = self.kinds[self._turn % len(self.kinds)]
+                self._turn += 1
+            else:
+                kind = self._rng.choice(self.kinds)
+            self.injected[kind] += 1
+            return kind
 
 
 def always(kind: str, **options: Any) -> Faults:
@@ -412,14 +437,16 @@ class IslandServer:
             self.seen.append((method, handler.path, dict(handler.headers.items())))
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        fault = self.faults.pick()
-        if fault == "reset":
-            _reset(handler)
+        faults = self.faults
+        fault = faults.pick()
+        if fault in ("reset", "timeout"):
+            drop(handler, fault, faults)
             return
         if fault == "slow":
-            time.sleep(self.faults.slow_seconds)
+            time.sleep(faults.slow_seconds)
         reply = self._fault_reply(fault) or self._dispatch(handler, method, body)
-        _send(handler, reply, truncate=fault == "truncate")
+        drip = faults if fault == "drip" else None
+        _send(handler, reply, truncate=fault == "truncate", drip=drip)
 
     def _fault_reply(self, fault: str | None) -> Reply | None:
         seconds = self.faults.retry_after
@@ -494,7 +521,9 @@ class IslandServer:
             return reply
 
 
-def _send(handler: _Handler, reply: Reply, *, truncate: bool = False) -> None:
+def _send(
+    handler: _Handler, reply: Reply, *, truncate: bool = False, drip: Faults | None = None
+) -> None:
     body = reply.raw if reply.raw is not None else orjson.dumps(reply.document)
     handler.send_response(reply.status)
     headers = {"Content-Type": "application/json", **reply.headers}
@@ -508,13 +537,33 @@ def _send(handler: _Handler, reply: Reply, *, truncate: bool = False) -> None:
     if truncate:
         body = body[: len(body) // 2]
     handler.end_headers()
-    handler.wfile.write(body)
+    if drip is not None:
+        write_dripping(handler, body, drip)
+    else:
+        handler.wfile.write(body)
 
 
-def _reset(handler: _Handler) -> None:
+def _reset(handler: BaseHTTPRequestHandler) -> None:
     # SO_LINGER 0: closing sends a TCP reset instead of a clean FIN.
     handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     handler.close_connection = True
+
+
+def drop(handler: BaseHTTPRequestHandler, fault: str, faults: Faults) -> None:
+    """A request that gets no answer: reset at once, or ("timeout") after `hang_seconds`."""
+    if fault == "timeout":
+        time.sleep(faults.hang_seconds)
+    _reset(handler)
+
+
+def write_dripping(handler: BaseHTTPRequestHandler, body: bytes, faults: Faults) -> None:
+    """Write the headers already buffered, then `body` in pieces with a pause before each."""
+    handler.wfile.flush()
+    size = max(1, -(-len(body) // max(1, faults.drip_pieces)))
+    for start in range(0, len(body), size):
+        time.sleep(faults.drip_seconds)
+        handler.wfile.write(body[start:start + size])
+        handler.wfile.flush()
 
 
 def page_links(request: Request, page: int, size: int, total: int, names: tuple[str, str]
