@@ -7,6 +7,8 @@ docs/openapi.json is the same for every deployment.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +23,7 @@ from islandhub import __version__
 from islandhub.api import routes_gdpr, routes_residents, routes_status
 from islandhub.api.auth import PURPOSE_PARAMETER, SECURITY, SECURITY_SCHEMES, Require
 from islandhub.api.context import ApiContext
+from islandhub.api.fastpath import FastResidentReads
 from islandhub.api.responses import MaskedJSONResponse
 from islandhub.errors import ConfigError, HubError
 
@@ -46,6 +49,7 @@ VALIDATION_ERROR = {
 def create_app(context: ApiContext | None = None) -> FastAPI:
     """The API, serving `context` (None: for its OpenAPI document only)."""
     app = FastAPI(
+        lifespan=_lifespan,
         title=TITLE,
         version=__version__,
         description=DESCRIPTION,
@@ -55,6 +59,8 @@ def create_app(context: ApiContext | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    if context is not None:
+        app.add_middleware(FastResidentReads, context=context)
     for module in (routes_residents, routes_gdpr, routes_status):
         app.include_router(module.router)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -68,6 +74,16 @@ def create_app(context: ApiContext | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # After the last request: the audit rows still queued are committed (their requests
+    # have answered by now, or never will), and the read pool is closed.
+    context: ApiContext | None = app.state.context
+    if context is not None:
+        context.close()
 
 
 def document(app: FastAPI) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,8 @@ PURPOSES = {
     "status:read": "run status and data quality through the API (status:read)",
 }
 MAX_ACTOR = 128
+MAX_VERIFIED_TOKENS = 4096
+_now = time.time  # the clock of the token cache (tests move it)
 MAX_PURPOSE = 255
 
 API_KEY_HEADER = "X-API-Key"
@@ -86,6 +89,8 @@ class Authenticator:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
         self._issuers = {issuer.issuer: issuer for issuer in settings.issuers}
+        # Tokens verified already: token -> (caller, the moment it expires, leeway included).
+        self._verified_tokens: dict[str, tuple[Caller, float]] = {}
 
     def api_key(self, key: str) -> Caller:
         """The client whose key this is."""
@@ -100,7 +105,25 @@ class Authenticator:
         return Caller(found.client_id, found.scopes)
 
     def bearer(self, token: str) -> Caller:
-        """The client a verified token was issued to, with the scopes it grants."""
+        """The client a verified token was issued to, with the scopes it grants.
+
+        A token once verified is remembered until it expires: its signature, issuer, audience
+        and keys cannot change while the API runs (keys change with a restart), and a token
+        valid once stays valid until `exp` (+ leeway), the one check that depends on the time.
+        """
+        cached = self._verified_tokens.get(token)
+        if cached is not None:
+            caller, expires = cached
+            if _now() < expires:
+                return caller
+            self._verified_tokens.pop(token, None)
+        caller, expires = self._verify(token)
+        if len(self._verified_tokens) >= MAX_VERIFIED_TOKENS:
+            self._verified_tokens.clear()  # a bound, not a policy: busy clients come back
+        self._verified_tokens[token] = (caller, expires)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -113,7 +136,9 @@ class Authenticator:
         if algorithm not in issuer.algorithms:
             raise AuthError(f"algorithm {algorithm!r} is not accepted from this issuer")
         claims = self._verified(token, issuer, algorithm, header.get("kid"))
-        return Caller(_client_of(claims, issuer), _scopes_of(claims, issuer))
+        # PyJWT accepts a token while exp > now - leeway; `exp` is required and numeric.
+        expires = float(claims["exp"]) + self.settings.leeway_seconds
+        return Caller(_client_of(claims, issuer), _scopes_of(claims, issuer)), expires
 
     def _verified(self, token: str, issuer: Issuer, algorithm: str, kid: Any) -> dict[str, Any]:
         # A key without an id (a PEM file) may have signed a token with any; one with an id
@@ -185,9 +210,12 @@ class Require:
     async def __call__(self, request: Request) -> Reader:
         """The Reader of this request, or 401/403 (422 for an X-Purpose too long)."""
         caller = authenticate(request)
+        return self.reader(caller, request.headers.get(PURPOSE_HEADER))
+
+    def reader(self, caller: Caller, raw: str | None) -> Reader:
+        """The Reader of `caller` with the X-Purpose header `raw`, or 403 (422 for a long one)."""
         if self.scope not in caller.scopes:
             raise self._insufficient(caller)
-        raw = request.headers.get(PURPOSE_HEADER)
         if raw is not None and len(raw) > MAX_PURPOSE:
             message = f"String should have at most {MAX_PURPOSE} characters"
             error = {"loc": ("header", PURPOSE_HEADER), "msg": message, "type": "string_too_long"}
@@ -212,9 +240,17 @@ def require(scope: str, *, gdpr: bool = False) -> Require:
 
 def authenticate(request: Request) -> Caller:
     """The caller of this request (a bearer token or an API key, not both), or 401."""
-    authenticator = context_of(request).authenticator
-    authorization = request.headers.get("authorization")
-    api_key = request.headers.get(API_KEY_HEADER)
+    return caller_of(
+        context_of(request).authenticator,
+        request.headers.get("authorization"),
+        request.headers.get(API_KEY_HEADER),
+    )
+
+
+def caller_of(
+    authenticator: Authenticator, authorization: str | None, api_key: str | None
+) -> Caller:
+    """The caller the Authorization and X-API-Key headers name, or 401."""
     try:
         if authorization is not None and api_key:
             raise AuthError("send one credential: a bearer token or an API key, not both")

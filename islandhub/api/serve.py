@@ -28,6 +28,7 @@ from islandhub.api.context import ApiContext
 from islandhub.api.settings import load_api_settings
 from islandhub.config import PROJECT_ENV, find_project, load_project
 from islandhub.errors import RunFailed
+from islandhub.privacy import crypto
 from islandhub.privacy.masking import mask_text
 from islandhub.store import open_store
 
@@ -60,6 +61,7 @@ def build_context(root: str | Path | None) -> ApiContext:
     """Load the project, the API settings (keys, secrets) and open the store: exit 2 on errors."""
     project = load_project(find_project(root))
     settings = load_api_settings(project)
+    crypto.use_project(project.root)  # the development national-id key, without the secret
     store = open_store(project.hub.store_url)
     return ApiContext(project, store, Authenticator(settings))
 
@@ -90,6 +92,9 @@ def serve(root: str | Path | None, host: str, port: int, *, workers: int = 1) ->
         "port": port,
         "log_config": log_config(),
         "server_header": False,
+        # uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by
+        # default): on a busy host a worker still starting was killed and restarted in a loop.
+        "timeout_worker_healthcheck": 60,
     }
     if workers == 1:
         uvicorn.run(create_app(context), **options)

@@ -221,6 +221,7 @@ class Served:
     keys: Keys
     backend: str
     ids: dict[str, str]
+    context: ApiContext
 
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
@@ -255,9 +256,11 @@ def served(
         results = sync(project, store, sorted(project.systems))
         assert all(r.status == "succeeded" for r in results), [r.as_dict() for r in results]
         settings = load_api_settings(project, key_environment(keys).get)
-        app = create_app(ApiContext(project, store, Authenticator(settings)))
+        context = ApiContext(project, store, Authenticator(settings))
+        app = create_app(context)
         with _serving(app) as url:
-            yield Served(url, project, store, keys, request.param, _resident_ids(store))
+            yield Served(url, project, store, keys, request.param, _resident_ids(store), context)
+        context.close()  # what the app's shutdown does (the lifespan is off here)
         store.dispose()
     finally:
         next(urls, None)  # drops the PostgreSQL schema

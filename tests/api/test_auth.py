@@ -161,3 +161,21 @@ def test_without_a_purpose_the_scope_says_why(served, resident_ids):
         served, f"/residents/{rid}", **served.keys.header("portal"), **{"X-Purpose": "x" * 256}
     )
     assert too_long.status_code == 422
+
+
+def test_a_verified_token_is_remembered_until_it_expires(served, resident_ids, monkeypatch):
+    from islandhub.api import auth
+
+    authenticator = served.context.authenticator
+    token = served.keys.token("residents:read", lifetime=60)
+    assert _get(served, f"/residents/{resident_ids['elsa']}", **_bearer(token)).status_code == 200
+    verified = []
+    verify = authenticator._verify
+    monkeypatch.setattr(authenticator, "_verify", lambda t: verified.append(t) or verify(t))
+    caller = authenticator.bearer(token)
+    assert (caller.client_id, verified) == ("portal-ui", [])  # not verified again
+    # Past exp and the leeway (5 s here) the cached verdict is gone: verified anew.
+    later = time.time() + 60 + 5 + 1
+    monkeypatch.setattr(auth, "_now", lambda: later)
+    authenticator.bearer(token)
+    assert verified == [token]
