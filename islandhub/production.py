@@ -194,12 +194,17 @@ def component_environment(profile: Profile) -> dict[str, str]:
     """The environment of one component: the caller's, minus its Airflow config overrides.
 
     AIRFLOW__* variables are dropped so that airflow.cfg is the one place the settings come
-    from; AIRFLOW_VAR_* and AIRFLOW_CONN_* (secrets for `{secret: NAME}`) are passed on.
+    from; AIRFLOW_VAR_* and AIRFLOW_CONN_* (secrets for `{secret: NAME}`) are passed on, and
+    so is the national-id key (ISLANDHUB_NATIONAL_ID_KEY, or its file): the workers must
+    seal and open national ids with the key the store was sealed with (docs/privacy.md).
     """
+    from islandhub.privacy.crypto import KEY_ENV, KEY_FILE_ENV
+
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG", "ISLANDHUB_"))
+        if name in (KEY_ENV, KEY_FILE_ENV)
+        or not name.startswith(("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG", "ISLANDHUB_"))
     }
     return {**inherited, **_hub_environment(profile)}
 

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from islandhub import production
 from islandhub.demo.islands.school import SchoolIsland
+from islandhub.privacy import crypto
 from islandhub.store import open_store
 from islandhub.store.tables import landing, lineage, links, residents, runs
 from tests.airflow.conftest import REPO, AirflowEnv, json_line
@@ -188,6 +189,8 @@ class Profile:
     def launch(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
         """`python -m islandhub.production ARGS...` in a clean environment."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ISLANDHUB_"))}
+        # The national-id secret, as an operator sets it: the store is sealed with it.
+        env[crypto.KEY_ENV] = os.environ[crypto.KEY_ENV]
         argv = [sys.executable, "-m", "islandhub.production", *args, "--home", str(self.home)]
         return subprocess.run(
             argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
