@@ -70,9 +70,13 @@ def verify(engine: sa.Engine, where: str) -> None:
     with engine.connect() as conn:
         stored = stored_fingerprint(conn)
     if stored is None:
-        with engine.begin() as conn:
-            if stored_fingerprint(conn) is None:
-                remember(conn, crypto.current())
+        with engine.connect() as conn:
+            # SQLite: the write lock first; a deferred transaction that reads, then writes,
+            # fails at once ("database is locked") when another process wrote meanwhile.
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                if stored_fingerprint(conn) is None:
+                    remember(conn, crypto.current())
     with engine.connect() as conn:
         check_key(conn, where)
 

@@ -377,9 +377,17 @@ _same_version = sa.and_(
 def _check_celery_results(airflow_db: str) -> None:
     """The result backend is the metadata database: one SUCCESS per task the worker ran."""
     engine = sa.create_engine(airflow_db)
+    # Airflow may see the last task succeed a moment before the worker has stored its result
+    # as SUCCESS (it reads STARTED until then): wait for it, within a bound.
+    deadline = time.monotonic() + 60
     try:
-        with engine.connect() as conn:
-            statuses = conn.execute(sa.text("SELECT status FROM celery_taskmeta")).scalars().all()
+        while True:
+            with engine.connect() as conn:
+                query = sa.text("SELECT status FROM celery_taskmeta")
+                statuses = conn.execute(query).scalars().all()
+            if statuses == ["SUCCESS"] * 3 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     finally:
         engine.dispose()
     assert statuses == ["SUCCESS"] * 3

@@ -15,7 +15,8 @@ from tests.helpers import hetu
 
 VALID_HETU = hetu(13, 10, 1952, 308)  # 131052-308T
 BROKEN_HETU = VALID_HETU[:-1] + ("X" if VALID_HETU[-1] != "X" else "Y")
-RAW_HETU = re.compile(r"\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]")
+# Not inside a longer token: a UUID such as "...a401503-4142-..." is not a national id.
+RAW_HETU = re.compile(r"(?<![0-9A-Za-z])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y](?![0-9A-Za-z])")
 
 
 def suite_of(*checks: Check, fields: tuple[str, ...] = ()) -> Suite:
