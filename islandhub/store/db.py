@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,9 +109,9 @@ def _engine(url: str) -> Engine:
             # Let Python's sqlite3 leave transactions to us (BEGIN IMMEDIATE in Store.begin).
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=60000")
+            _use_wal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA cache_size=-65536")  # 64 MB: index pages stay cached
             cursor.close()
 
@@ -120,6 +122,26 @@ def _engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (readers never wait for the writer), once.
+
+    Switching needs the database to itself, and SQLite answers "database is locked" at once,
+    without its busy handler, when another process opening a new store holds a lock: so the
+    switch is retried for a while, and skipped when the database is in WAL mode already.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _ensure_sqlite_folder(url: str) -> None:
