@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,30 @@ def sample_project(tmp_path: Path) -> Path:
     for folder in ("config", "mappings", "samples"):
         shutil.copytree(SAMPLE_PROJECT / folder, root / folder)
     return root
+
+
+# --- started `islandhub` processes (tests/faults, tests/concurrency) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def process_env(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, str]]:
+    """This process's environment plus `extra`, for a started `islandhub` process.
+
+    The test environment sets PYTHONDONTWRITEBYTECODE, so without a cache every process
+    compiles the hub and its libraries (Great Expectations, Splink) again: most of a short
+    run's time on this machine. The cache lives outside the source tree. The national-id key
+    (tests/conftest.py) is inherited, so processes and this one seal alike.
+    """
+    cache = tmp_path_factory.getbasetemp() / "islandhub-pycache"
+    cache.mkdir(exist_ok=True)
+
+    def environment(**extra: str) -> dict[str, str]:
+        env = {**os.environ, **extra, "PYTHONPYCACHEPREFIX": str(cache)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("ISLANDHUB_WORKERS", None)  # no extract worker forked
+        return env
+
+    return environment
 
 
 # --- the leak guard: no national id in clear, no secret, in any output of the run ------------

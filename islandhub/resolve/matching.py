@@ -540,6 +540,12 @@ def save_model(store: Store, model: TrainedModel) -> int:
         return int(key[0]) if key else 0
 
 
+def has_model(store: Store) -> bool:
+    """Whether a model was ever trained (without reading its JSON, as load_model does)."""
+    with store.connect() as conn:
+        return conn.execute(sa.select(resolution_models.c.id).limit(1)).first() is not None
+
+
 def load_model(store: Store) -> TrainedModel | None:
     """The newest trained model of the store, or None when none was trained."""
     query = sa.select(resolution_models).order_by(resolution_models.c.id.desc()).limit(1)

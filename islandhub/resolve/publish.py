@@ -25,7 +25,7 @@ from islandhub.resolve.golden import Observation, build_golden
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.steward import apply_pins, load_pins
 from islandhub.store.bulk import insert_rows, member_of, timestamp
-from islandhub.store.db import as_utc, dumps, loads, now
+from islandhub.store.db import as_utc, dumps, loads, lock_residents, now
 from islandhub.store.tables import (
     landing,
     lineage,
@@ -39,9 +39,6 @@ from islandhub.store.tables import (
 )
 
 PUBLISH_CHUNK = 5000
-# An arbitrary constant (db.py's migration lock is 7_530_001): the PostgreSQL advisory lock
-# that lets one transaction at a time publish golden records (`lock_residents`).
-_PUBLISH_LOCK = 7_530_002
 
 
 @dataclass(frozen=True)
@@ -152,22 +149,6 @@ def publish(
     observations.update(_observations_of(conn, existing))
     _write_golden(conn, founded, existing, observations, priority, run_id, stamp, push)
     return len(touched)
-
-
-def lock_residents(conn: Connection) -> None:
-    """Wait until no other transaction is publishing golden records; hold that until commit.
-
-    Syncs of different islands run at once (their leases are per stream) and may publish the
-    same residents. On PostgreSQL (READ COMMITTED) each would read the links, keys and
-    current versions before the other committed, and then found one person twice, write the
-    same version number twice (a unique-key failure that fails the run), or write a golden
-    record without the other island's change (a lost update); tests/concurrency showed all
-    three. So a publishing transaction first takes this advisory lock, released when it
-    commits: publishes queue, the rest of the runs (extract, land, map) still overlap.
-    SQLite needs nothing: every write transaction there begins IMMEDIATE, so they queue.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PUBLISH_LOCK})
 
 
 def _existing_links(

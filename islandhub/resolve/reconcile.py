@@ -39,6 +39,7 @@ from islandhub.resolve.matching import (
     cluster_frame,
     evidence_floor,
     frame_from_store,
+    has_model,
     load_model,
     predict_pairs,
     record_key,
@@ -49,10 +50,10 @@ from islandhub.resolve.matching import (
     train,
     unique_id,
 )
-from islandhub.resolve.publish import _observations_of, _write_golden, lock_residents
+from islandhub.resolve.publish import _observations_of, _write_golden
 from islandhub.resolve.settings import load_settings
 from islandhub.store.bulk import insert_rows, member_of
-from islandhub.store.db import Store, now
+from islandhub.store.db import Store, lock_residents, now
 from islandhub.store.lease import Lease, StreamBusy, acquire, release, renew
 from islandhub.store.tables import links, resident_keys, residents, resolution_queue
 
@@ -118,7 +119,7 @@ def resolve_published(
     Without a model (nothing trained yet: `islandhub resolve` trains one) the records stay
     queued; when another pass holds the resolution lease they stay queued for the next.
     """
-    if load_model(store) is None:
+    if not has_model(store):  # after every sync: the model itself is read by the pass
         return None
     try:
         return resolve(root, store, priority, push=push)
@@ -265,7 +266,7 @@ def _follow(
     renewed in the same transaction: a pass whose lease was taken over writes nothing.
     """
     with store.begin() as conn:
-        lock_residents(conn)  # a concurrent publish must not interleave (publish.py)
+        lock_residents(conn)  # a concurrent publish must not interleave
         renew(conn, lease)
         steward.check_unchanged(conn, constraints)
         _dequeue(conn, queued)

@@ -50,7 +50,7 @@ from islandhub.privacy.masking import mask_text
 from islandhub.residents import Reader, audit, follow_redirects
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.store.bulk import insert_rows, member_of
-from islandhub.store.db import Store, as_utc, dumps, loads, now
+from islandhub.store.db import Store, as_utc, dumps, loads, lock_residents, now
 from islandhub.store.tables import links, resident_keys, residents, steward_decisions
 
 if TYPE_CHECKING:  # publish imports this module; the plan is only passed through
@@ -510,7 +510,7 @@ def merge(
 ) -> Decision:
     """A and B are one person: the older id keeps every record, the other redirects to it."""
     with store.begin() as conn:
-        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
+        lock_residents(conn)  # no publish may interleave
         first, second = _resident(conn, a), _resident(conn, b)
         if first == second:
             raise ConfigError(f"{a} and {b} are already one resident ({first})")
@@ -549,7 +549,7 @@ def split(
 ) -> Decision:
     """These records of the resident are someone else: move them to a new resident or `into`."""
     with store.begin() as conn:
-        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
+        lock_residents(conn)  # no publish may interleave
         rid = _resident(conn, resident_id)
         mine = _records_of(conn, [rid])[rid]
         _check_records(conn, rid, records, mine)
@@ -607,7 +607,7 @@ def pin(
     """Fix a golden field's value; it replaces an earlier pin of the same field."""
     value = parse_pin_value(name, text)
     with store.begin() as conn:
-        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
+        lock_residents(conn)  # no publish may interleave
         rid = _resident(conn, resident_id)
         _deactivate_pins(conn, [rid], name)
         stored = dumps(seal_tree(value))  # a HETU-shaped value is sealed like any other
@@ -627,7 +627,7 @@ def unpin(
 ) -> Decision:
     """Lift a pin: the field is chosen by survivorship again."""
     with store.begin() as conn:
-        _lock_residents(conn)  # no publish may interleave (publish.lock_residents)
+        lock_residents(conn)  # no publish may interleave
         rid = _resident(conn, resident_id)
         if not _deactivate_pins(conn, [rid], name):
             raise ConfigError(f"resident {rid} has no pin of {name!r}")
@@ -849,13 +849,6 @@ def _rebuild(
     _write_golden(
         conn, founded, list(existing), observations, priority, run_id(decision), stamp, push
     )
-
-
-def _lock_residents(conn: Connection) -> None:
-    # publish imports this module, so its lock is imported when first needed.
-    from islandhub.resolve.publish import lock_residents
-
-    lock_residents(conn)
 
 
 def _iso(value: datetime | str) -> str:

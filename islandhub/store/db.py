@@ -31,6 +31,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SEALING_REVISION = "0008"
 # An arbitrary constant: the PostgreSQL advisory lock that serialises migrations.
 _MIGRATION_LOCK = 7_530_001
+# Another: the one that lets one transaction at a time write golden records (lock_residents).
+_PUBLISH_LOCK = 7_530_002
 
 
 def now() -> datetime:
@@ -161,6 +163,22 @@ def _head() -> str | None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def lock_residents(conn: Connection) -> None:
+    """Wait until no other transaction is publishing golden records; hold that until commit.
+
+    Syncs of different islands run at once (their leases are per stream) and may publish the
+    same residents. On PostgreSQL (READ COMMITTED) each would read the links, keys and
+    current versions before the other committed, and then found one person twice, write the
+    same version number twice (a unique-key failure that fails the run), or write a golden
+    record without the other island's change (a lost update); tests/concurrency showed all
+    three. So a publishing transaction first takes this advisory lock, released when it
+    commits: publishes queue, the rest of the runs (extract, land, map) still overlap.
+    SQLite needs nothing: every write transaction there begins IMMEDIATE, so they queue.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PUBLISH_LOCK})
 
 
 def migrate(engine: Engine) -> None:
