@@ -6,9 +6,11 @@
 
 `up` writes an AIRFLOW_HOME (airflow.cfg, the admin's password file, islandhub.env), creates
 the PostgreSQL databases it needs, runs `airflow db migrate`, migrates the hub store, imports
-one pool per island, starts the scheduler, the DAG processor, one Celery worker and the API
-server (each in its own session, its output in AIRFLOW_HOME/logs/<component>.log) and waits
-until the API server reports them healthy. No triggerer: the hub's tasks never defer.
+one pool per island, starts the scheduler, the DAG processor, one Celery worker, Airflow's API
+server and the hub's own API (`islandhub api serve`, the resident record for the portal and
+other services, on the same PostgreSQL store), each in its own session, its output in
+AIRFLOW_HOME/logs/<component>.log, and waits until Airflow's API server reports them healthy
+and the hub API's /health answers. No triggerer: the hub's tasks never defer.
 
 Each component runs in a session of its own, its leader (pid and start time) noted in
 AIRFLOW_HOME/run/<component>.pid. `status` and `down` find every process of those sessions,
@@ -47,7 +49,7 @@ from typing import Any
 from islandhub import orchestrate
 from islandhub.errors import ConfigError, HubError, RunFailed
 
-COMPONENTS = ("scheduler", "dag-processor", "celery-worker", "api-server")
+COMPONENTS = ("scheduler", "dag-processor", "celery-worker", "api-server", "hub-api")
 #: The API server's health report names these; each must say "healthy" before `up` returns.
 HEALTH_CHECKED = ("metadatabase", "scheduler", "dag_processor")
 ADMIN = "admin"
@@ -58,6 +60,15 @@ DEFAULT_AIRFLOW_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/islandhub_air
 DEFAULT_STORE = "postgresql+psycopg://postgres@127.0.0.1:5432/islandhub"
 # Redis db 6: the profile's own keyspace, apart from anything else on the shared server.
 DEFAULT_BROKER = "redis://127.0.0.1:6379/6"
+DEFAULT_HUB_API_PORT = 8753  # as `islandhub api serve`
+#: In islandhub.env: where the profile's hub API listens (for `status` and the operator).
+HUB_API_ENV = "ISLANDHUB_API_URL"
+# The caller's own hub settings that must not reach the components: who runs a CLI command and
+# why, a key rotation's new key, a CLI's worker count. Other ISLANDHUB_* variables pass on:
+# they may be secrets that `{secret: NAME}` references name (API keys, island passwords).
+CALLER_ONLY = frozenset(
+    {"ISLANDHUB_ACTOR", "ISLANDHUB_PURPOSE", "ISLANDHUB_NATIONAL_ID_KEY_NEW", "ISLANDHUB_WORKERS"}
+)
 REPO_DAGS = Path(__file__).resolve().parent.parent / "dags"
 log = logging.getLogger(__name__)
 
@@ -73,6 +84,8 @@ class Profile:
     store: str
     broker: str
     port: int = 8080
+    hub_api_port: int = DEFAULT_HUB_API_PORT
+    hub_api_workers: int = 1
     concurrency: int = 2
     queue: str = "islandhub"
     timezone: str = orchestrate.DEFAULT_TIMEZONE
@@ -81,6 +94,11 @@ class Profile:
     def api_url(self) -> str:
         """The API server (UI, REST API and the workers' execution API)."""
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def hub_api_url(self) -> str:
+        """The hub's own API (`islandhub api serve`): resident reads, search, GDPR."""
+        return f"http://{LOOPBACK}:{self.hub_api_port}"
 
     @property
     def logs(self) -> Path:
@@ -187,6 +205,7 @@ def _hub_environment(profile: Profile) -> dict[str, str]:
         orchestrate.PROJECT_ENV: str(profile.project),
         "ISLANDHUB_STORE_URL": profile.store,
         orchestrate.POOLS_ENV: "1",
+        HUB_API_ENV: profile.hub_api_url,
     }
 
 
@@ -195,16 +214,16 @@ def component_environment(profile: Profile) -> dict[str, str]:
 
     AIRFLOW__* variables are dropped so that airflow.cfg is the one place the settings come
     from; AIRFLOW_VAR_* and AIRFLOW_CONN_* (secrets for `{secret: NAME}`) are passed on, and
-    so is the national-id key (ISLANDHUB_NATIONAL_ID_KEY, or its file): the workers must
-    seal and open national ids with the key the store was sealed with (docs/privacy.md).
+    so are the national-id key (ISLANDHUB_NATIONAL_ID_KEY, or its file: the workers and the
+    hub API must seal and open national ids with the key the store was sealed with,
+    docs/privacy.md) and secrets named ISLANDHUB_* (the hub API's client keys). The
+    profile's own store and project replace the caller's; CALLER_ONLY settings are dropped.
     """
-    from islandhub.privacy.crypto import KEY_ENV, KEY_FILE_ENV
-
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if name in (KEY_ENV, KEY_FILE_ENV)
-        or not name.startswith(("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG", "ISLANDHUB_"))
+        if name not in CALLER_ONLY
+        and not name.startswith(("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG"))
     }
     return {**inherited, **_hub_environment(profile)}
 
@@ -264,12 +283,12 @@ def check_broker(url: str) -> None:
         client.close()
 
 
-def _check_port_free(port: int) -> None:
+def _check_port_free(port: int, flag: str = "--port") -> None:
     with socket.socket() as probe:
         try:
             probe.bind((LOOPBACK, port))
         except OSError as exc:
-            raise ConfigError(f"port {port} on {LOOPBACK} is in use: give --port N") from exc
+            raise ConfigError(f"port {port} on {LOOPBACK} is in use: give {flag} N") from exc
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -393,6 +412,8 @@ def _commands(profile: Profile) -> dict[str, list[str]]:
     # No log-serving sub-servers (they listen on every interface): the API server reads the
     # task logs from the shared AIRFLOW_HOME/logs directly.
     worker = ["celery", "worker", "--queues", profile.queue, "--skip-serve-logs"]
+    hub_api = ["--host", LOOPBACK, "--port", str(profile.hub_api_port)]
+    hub_api += ["--workers", str(profile.hub_api_workers)]
     return {
         "scheduler": _airflow("scheduler", "--skip-serve-logs"),
         "dag-processor": _airflow("dag-processor"),
@@ -400,6 +421,9 @@ def _commands(profile: Profile) -> dict[str, list[str]]:
         "api-server": _airflow(
             "api-server", "--host", LOOPBACK, "--port", str(profile.port), "--workers", "1"
         ),
+        # The hub's API on the profile's store: the project and store come from the
+        # environment (ISLANDHUB_PROJECT, ISLANDHUB_STORE_URL), as for the workers.
+        "hub-api": [sys.executable, "-m", "islandhub.cli", "api", "serve", *hub_api],
     }
 
 
@@ -455,6 +479,19 @@ def health(api_url: str) -> dict[str, Any] | None:
     return report
 
 
+def hub_api_health(url: str) -> str | None:
+    """The hub API's /health status ("ok"), or None while it does not answer."""
+    import requests
+
+    try:
+        response = requests.get(f"{url}/health", timeout=5)
+        response.raise_for_status()
+        answer: Any = response.json()
+    except (requests.RequestException, ValueError):
+        return None
+    return str(answer.get("status")) if isinstance(answer, dict) else None
+
+
 def is_healthy(report: Mapping[str, Any] | None) -> bool:
     """True when the metadata database, the scheduler and the DAG processor report healthy."""
     return report is not None and all(
@@ -471,11 +508,12 @@ def _wait_healthy(
             if process.poll() is not None:
                 log_path = profile.logs / f"{name}.log"
                 raise RunFailed(f"{name} exited ({process.returncode}):\n{_tail(log_path)}")
-        if is_healthy(health(profile.api_url)):
+        if is_healthy(health(profile.api_url)) and hub_api_health(profile.hub_api_url) == "ok":
             return
         time.sleep(2)
     raise RunFailed(
-        f"not healthy after {wait:.0f} s: {health(profile.api_url)}; see the logs in {profile.logs}"
+        f"not healthy after {wait:.0f} s: Airflow {health(profile.api_url)}, hub API "
+        f"{hub_api_health(profile.hub_api_url)}; see the logs in {profile.logs}"
     )
 
 
@@ -491,6 +529,7 @@ def up(profile: Profile, wait: float = 240.0) -> None:
             "`python -m islandhub.production down` first"
         )
     _check_port_free(profile.port)
+    _check_port_free(profile.hub_api_port, "--hub-api-port")
     islands = prepare(profile)
     started: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -505,6 +544,7 @@ def up(profile: Profile, wait: float = 240.0) -> None:
         raise
     _say(
         f"up: {profile.api_url} (user {ADMIN}, password in {profile.home / PASSWORDS_FILE}); "
+        f"hub API {profile.hub_api_url}; "
         f"islands {', '.join(islands) or 'none'}; logs in {profile.logs}; "
         f"Airflow CLI: set -a; . {profile.home / 'islandhub.env'}; set +a"
     )
@@ -535,7 +575,7 @@ def prepare(profile: Profile) -> list[str]:
 
 
 def status(home: Path) -> bool:
-    """Print each component's state and the API server's health; True when all is well."""
+    """Print each component's state and both APIs' health; True when all is well."""
     running = running_components(home)
     for name in COMPONENTS:
         pid = running.get(name)
@@ -547,7 +587,11 @@ def status(home: Path) -> bool:
     else:
         parts = (f"{part} {(report.get(part) or {}).get('status')}" for part in HEALTH_CHECKED)
         _say(f"{'health':14} {', '.join(parts)} ({api_url})")
-    return all(name in running for name in COMPONENTS) and is_healthy(report)
+    hub_api = _configured_hub_api(home)
+    answer = hub_api_health(hub_api)
+    _say(f"{'hub API':14} {answer or 'no answer'} ({hub_api}/health)")
+    running_all = all(name in running for name in COMPONENTS)
+    return running_all and is_healthy(report) and answer == "ok"
 
 
 def _say(message: str) -> None:
@@ -588,7 +632,16 @@ def _up_arguments(command: argparse.ArgumentParser) -> None:
         "--store", help="hub store (default: $ISLANDHUB_STORE_URL, else the loopback PostgreSQL)"
     )
     command.add_argument("--broker", default=DEFAULT_BROKER, help="Redis URL with its db number")
-    command.add_argument("--port", type=int, default=8080, help="the API server's port")
+    command.add_argument("--port", type=int, default=8080, help="Airflow's API server's port")
+    command.add_argument(
+        "--hub-api-port",
+        type=int,
+        default=DEFAULT_HUB_API_PORT,
+        help=f"the hub API's port (`islandhub api serve`; default {DEFAULT_HUB_API_PORT})",
+    )
+    command.add_argument(
+        "--hub-api-workers", type=int, default=1, help="the hub API's worker processes"
+    )
     command.add_argument("--concurrency", type=int, default=2, help="tasks the worker runs at once")
     command.add_argument("--queue", default="islandhub", help="the Celery queue of the tasks")
     command.add_argument("--wait", type=float, default=240.0, help="seconds to wait for health")
@@ -618,10 +671,15 @@ def resolve(args: argparse.Namespace) -> Profile:
             problems.append(f"{flag}: the production profile runs on PostgreSQL, not {_safe(url)}")
     if not args.broker.startswith("redis://"):
         problems.append(f"--broker: a redis:// URL, not {_safe(args.broker)}")
-    if not 1 <= args.port <= 65535:
-        problems.append(f"--port: {args.port} is not a port number")
+    for flag, port in (("--port", args.port), ("--hub-api-port", args.hub_api_port)):
+        if not 1 <= port <= 65535:
+            problems.append(f"{flag}: {port} is not a port number")
+    if args.port == args.hub_api_port:
+        problems.append(f"--port and --hub-api-port: both {args.port}; give two ports")
     if args.concurrency < 1:
         problems.append("--concurrency: at least 1")
+    if args.hub_api_workers < 1:
+        problems.append("--hub-api-workers: at least 1")
     if problems:
         raise ConfigError("\n".join(problems))
     return Profile(
@@ -632,10 +690,22 @@ def resolve(args: argparse.Namespace) -> Profile:
         store=store,
         broker=args.broker,
         port=args.port,
+        hub_api_port=args.hub_api_port,
+        hub_api_workers=args.hub_api_workers,
         concurrency=args.concurrency,
         queue=args.queue,
         timezone=orchestrate.hub_timezone(project),
     )
+
+
+def _configured_hub_api(home: Path) -> str:
+    """The hub API's URL as `up` wrote it into islandhub.env (the default port without one)."""
+    with contextlib.suppress(OSError):
+        for line in (home / "islandhub.env").read_text(encoding="utf-8").splitlines():
+            name, _, value = line.partition("=")
+            if name == HUB_API_ENV:
+                return shlex.split(value)[0]
+    return f"http://{LOOPBACK}:{DEFAULT_HUB_API_PORT}"
 
 
 def _configured_port(home: Path) -> int:

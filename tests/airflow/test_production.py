@@ -62,6 +62,41 @@ def test_up_lists_every_bad_argument_and_exits_2(
     assert "hunter2" not in err and "Traceback" not in err
 
 
+def test_the_hub_api_needs_a_port_of_its_own(
+    sample_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["up", "--project", str(sample_project), "--port", "8753", "--hub-api-port", "8753"]
+    assert production.main(args) == 2
+    assert "--port and --hub-api-port: both 8753; give two ports" in capsys.readouterr().err
+
+
+def test_components_get_secrets_but_not_the_callers_settings(
+    sample_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = production.Profile(
+        project=sample_project,
+        home=tmp_path / "home",
+        dags=REPO / "dags",
+        airflow_db="postgresql+psycopg://hub@db.example.fi/airflow",
+        store="postgresql+psycopg://hub@db.example.fi/hub",
+        broker="redis://127.0.0.1:6379/6",
+        hub_api_port=18753,
+    )
+    monkeypatch.setenv("ISLANDHUB_API_KEY_PORTAL", "a-client-key-by-reference")
+    monkeypatch.setenv("ISLANDHUB_PURPOSE", "the caller's own purpose")
+    monkeypatch.setenv("ISLANDHUB_STORE_URL", "sqlite:///the-callers.db")
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
+    env = production.component_environment(profile)
+    assert env["ISLANDHUB_API_KEY_PORTAL"] == "a-client-key-by-reference"
+    assert env["ISLANDHUB_STORE_URL"] == profile.store
+    assert env[production.HUB_API_ENV] == "http://127.0.0.1:18753"
+    assert "ISLANDHUB_PURPOSE" not in env and "AIRFLOW__CORE__EXECUTOR" not in env
+    hub_api = production._commands(profile)["hub-api"]
+    assert hub_api[-8:] == [
+        *("api", "serve", "--host", "127.0.0.1", "--port", "18753", "--workers", "1")
+    ]
+
+
 def test_status_and_down_of_a_home_that_never_ran(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -100,6 +135,7 @@ def test_the_home_keeps_its_secrets_private_and_across_rewrites(
         assert stat.S_IMODE((profile.home / name).stat().st_mode) == 0o600, name
     env = (profile.home / "islandhub.env").read_text(encoding="utf-8")
     assert f"ISLANDHUB_PROJECT={sample_project}" in env and "ISLANDHUB_AIRFLOW_POOLS=1" in env
+    assert production._configured_hub_api(profile.home) == "http://127.0.0.1:8753"
 
 
 def _config(home: Path) -> configparser.ConfigParser:
@@ -180,9 +216,10 @@ def databases(pg_base_url: str) -> Iterator[tuple[str, str]]:
 class Profile:
     """The profile under test: its launcher, its processes, its REST API."""
 
-    def __init__(self, home: Path, port: int) -> None:
+    def __init__(self, home: Path, port: int, hub_api_port: int) -> None:
         self.home = home
         self.api = f"http://127.0.0.1:{port}"
+        self.hub_api = f"http://127.0.0.1:{hub_api_port}"
         self.sessions: set[int] = set()
         self.headers: dict[str, str] = {}
 
@@ -191,6 +228,8 @@ class Profile:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ISLANDHUB_"))}
         # The national-id secret, as an operator sets it: the store is sealed with it.
         env[crypto.KEY_ENV] = os.environ[crypto.KEY_ENV]
+        # The hub API's client key, a secret named ISLANDHUB_*: it must reach the component.
+        env[SMOKE_KEY_ENV] = SMOKE_KEY
         argv = [sys.executable, "-m", "islandhub.production", *args, "--home", str(self.home)]
         return subprocess.run(
             argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
@@ -245,6 +284,20 @@ class Profile:
         return "\n".join(parts)[-12000:]
 
 
+SMOKE_KEY_ENV = "ISLANDHUB_API_KEY_SMOKE"
+SMOKE_KEY = "smoke-" + uuid.uuid4().hex  # random per run, never a real credential
+
+
+def _with_api_client(project: Path) -> None:
+    """An API client for the smoke test in the project's hub.yaml, its key by reference."""
+    hub = project / "config" / "hub.yaml"
+    section = (
+        "api:\n  clients:\n    smoke:\n"
+        f"      api_key: {{secret: {SMOKE_KEY_ENV}}}\n      scopes: [residents:read]\n"
+    )
+    hub.write_text(hub.read_text(encoding="utf-8") + section, encoding="utf-8")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -284,14 +337,16 @@ def test_school_dag_runs_through_scheduler_celery_worker_and_api_server(
     started = time.monotonic()
     project, island = _school_project(tmp_path / "project")
     _manual_only(project, "school")
+    _with_api_client(project)
     airflow_db, store_url = databases
     queue = f"islandhub_smoke_{uuid.uuid4().hex[:10]}"
-    profile = Profile(tmp_path / "airflow", _free_port())
+    profile = Profile(tmp_path / "airflow", _free_port(), _free_port())
     try:
         up = profile.launch(
             "up",
             *("--project", str(project), "--airflow-db", airflow_db, "--store", store_url),
             *("--broker", redis_url, "--port", profile.api.rsplit(":", 1)[1]),
+            *("--hub-api-port", profile.hub_api.rsplit(":", 1)[1]),
             *("--queue", queue, "--concurrency", "1", "--wait", "150"),
             timeout=200,
         )
@@ -300,7 +355,8 @@ def test_school_dag_runs_through_scheduler_celery_worker_and_api_server(
         print(f"up after {time.monotonic() - started:.0f} s")
         _run_school_dag(profile, queue, deadline=started + 240)
         print(f"the run succeeded after {time.monotonic() - started:.0f} s")
-        _check_golden_records(store_url, island)
+        resident_id = _check_golden_records(store_url, island)
+        _check_hub_api(profile, resident_id)
         _check_celery_results(airflow_db)
     finally:
         profile.note_sessions()
@@ -340,8 +396,24 @@ def _run_school_dag(profile: Profile, queue: str, deadline: float) -> None:
     assert ran == [(task, "success", queue) for task in ("check", "land", "publish")]
 
 
-def _check_golden_records(store_url: str, island: SchoolIsland) -> None:
-    """As the `airflow dags test` test checks them, here in the PostgreSQL hub store."""
+def _check_hub_api(profile: Profile, resident_id: str) -> None:
+    """The profile's hub API answers /health and serves a golden record the DAG published."""
+    assert requests.get(f"{profile.hub_api}/health", timeout=60).json() == {"status": "ok"}
+    headers = {"X-API-Key": SMOKE_KEY, "X-Purpose": "smoke test"}
+    response = requests.get(
+        f"{profile.hub_api}/residents/{resident_id}", headers=headers, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["resident_id"] == resident_id
+    refused = requests.get(f"{profile.hub_api}/residents/{resident_id}", timeout=60)
+    assert refused.status_code == 401
+
+
+def _check_golden_records(store_url: str, island: SchoolIsland) -> str:
+    """As the `airflow dags test` test checks them, here in the PostgreSQL hub store.
+
+    Returns one active resident's id (for the hub API's read).
+    """
     store = open_store(store_url)
     try:
         with store.connect() as conn:
@@ -360,6 +432,9 @@ def _check_golden_records(store_url: str, island: SchoolIsland) -> None:
                 .all()
             )
             kinds = conn.execute(sa.select(runs.c.kind, runs.c.status)).all()
+            one = conn.execute(
+                sa.select(residents.c.resident_id).where(residents.c.active).limit(1)
+            ).scalar_one()
     finally:
         store.dispose()
     assert landed == len(island.rows) > 0
@@ -367,6 +442,7 @@ def _check_golden_records(store_url: str, island: SchoolIsland) -> None:
     assert active > 0 and len(golden) == active
     assert all('"school"' in fields for fields in golden)  # lineage names the island
     assert sorted(kinds) == [("publish", "succeeded"), ("sync", "succeeded")]
+    return str(one)
 
 
 _same_version = sa.and_(
