@@ -22,6 +22,7 @@ from islandhub import secrets
 from islandhub.config import Project, StreamConfig, SystemConfig
 from islandhub.errors import ConfigError, Problem, RunFailed, SourceError
 from islandhub.extract import prepared_batches, worth_a_worker
+from islandhub.gcpause import cyclic_gc_paused
 from islandhub.ids import uuid7
 from islandhub.landing import Landed, counters, land, prepare, sequence
 from islandhub.privacy.masking import mask_text
@@ -333,13 +334,15 @@ def _run(
     for prepared in batches:
         if prepared.empty and prepared.state == state:
             continue  # nothing new: no empty transaction, no state history row
-        landed = land(store, result, prepared, held)
+        with cyclic_gc_paused():
+            landed = land(store, result, prepared, held)
         if check is not None:
             check.add(landed.pending)
         state = prepared.state
         progress("landed", result.as_dict())
         if publish_now:
-            _publish_landed(project, store, result, landed)
+            with cyclic_gc_paused():
+                _publish_landed(project, store, result, landed)
             progress("published", result.as_dict())
     if check is not None:
         check.finish()
@@ -405,7 +408,7 @@ def _publish_pending(
 ) -> None:
     """Resolve and publish every landed record of the stream, a chunk per transaction."""
     while True:
-        with store.begin() as conn:
+        with store.begin() as conn, cyclic_gc_paused():
             landed_seq, published_seq = sequence(conn, result.system, result.stream)
             if published_seq >= landed_seq:
                 return

@@ -168,4 +168,7 @@ def unsealed_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Flat mapped fields with their sealed values opened (a copy; unchanged ones shared)."""
     if not any(isinstance(v, str) and v.startswith(PREFIX) for v in fields.values()):
         return fields
-    return {k: try_unseal(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return {
+        k: try_unseal(v) if isinstance(v, str) and v.startswith(PREFIX) else v
+        for k, v in fields.items()
+    }
