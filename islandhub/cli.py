@@ -600,7 +600,13 @@ def cmd_mapping(args: argparse.Namespace) -> int:
     batch = mapping.apply(records)
     result = {
         "mapped": [
-            {"source_id": m.source_id, "fields": m.values, "warnings": m.warnings}
+            {
+                "source_id": m.source_id,
+                "fields": m.values,
+                "warnings": m.warnings,
+                # Only where the mapping has a `references:` section and the record holds one.
+                **({"references": dict(m.references)} if m.references else {}),
+            }
             for m in batch.mapped
         ],
         "quarantined": [

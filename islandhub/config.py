@@ -140,6 +140,7 @@ def load_project(root: Path, *, environ: Environ | None = None) -> Project:
     hub = loader.hub(environ.get(STORE_URL_ENV) or None)
     systems = loader.systems()
     loader.check_priority(systems)
+    loader.check_references(systems)
     if loader.problems or hub is None:
         raise ConfigError(_sorted(loader.problems))
     from islandhub.privacy.crypto import use_project
@@ -331,6 +332,25 @@ class _ProjectLoader:
                 message = f"{name!r} is not a configured system; configured: "
                 message += (", ".join(configured) or "none") + _suggest(name, configured)
                 self.problems.append(doc.problem(("survivorship", "priority", i), message))
+
+    def check_references(self, systems: dict[str, SystemConfig]) -> None:
+        """A mapping's `references:` may only name streams that a system file defines.
+
+        A system whose file is there but did not load is not judged: its own problems are
+        reported already, and its streams are unknown.
+        """
+        present = {p.stem for p in (self.root / "config" / "systems").glob("*.yaml")}
+        known = sorted(f"{s}.{t}" for s, config in systems.items() for t in config.streams)
+        for doc, mapping in self._mappings.values():
+            if doc is None or mapping is None:
+                continue
+            for target in mapping.references:
+                system = target.split(".", 1)[0]
+                if target in known or (system in present and system not in systems):
+                    continue
+                message = f"{target!r} is not a stream of any system file; streams: "
+                message += (", ".join(known) or "none") + _suggest(target, known)
+                self.problems.append(doc.problem(("references", target), message))
 
 
 # --- pieces of the loader ----------------------------------------------------------------

@@ -10,6 +10,10 @@ national-id fields and every HETU-holding text, HETU-shaped source ids and the m
 (remap) are opened first. The content hash is taken of the sealed payload: deterministic
 sealing keeps an unchanged record's hash, and a hash of the clear payload beside it would
 let anyone try every HETU against it.
+
+A mapped record's references to other islands' records (the mapping's `references:`) are
+written with its `source_records` row and replaced when it is mapped again
+(resolve/references.py); their HETU-shaped ids are sealed like source ids.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from islandhub.privacy.at_rest import (
     unseal_tree,
 )
 from islandhub.privacy.masking import mask_text
+from islandhub.resolve import references as refs
 from islandhub.resolve.publish import Pending
 from islandhub.store import lease
 from islandhub.store.bulk import insert_rows, member_of, timestamp
@@ -80,6 +85,10 @@ class Prepared:
     deleted: list[str] = field(default_factory=list)
     superseded_mapped: int = 0  # earlier versions in the same batch, counted as if landed
     superseded_quarantined: int = 0
+    # The mapping's `references:`: whether it has any, and the mapped records' own (by
+    # stored source id; only records that hold one), so streams without them pay nothing.
+    maps_references: bool = False
+    references: dict[str, tuple[refs.Target, ...]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -105,6 +114,7 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     """Hash and map a batch. The latest payload of a source id wins within the batch."""
     latest: dict[str, tuple[dict[str, Any], str]] = {}
     prepared = Prepared(batch.state, len(batch.records) + len(batch.rejected), [])
+    prepared.maps_references = bool(mapping.references)
     prepared.rejected = list(batch.rejected)
     prepared.deleted = [seal_source_id(sid) for sid in batch.deleted]
     superseded: list[dict[str, Any]] = []
@@ -149,6 +159,8 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
             # Serialised here, in the worker: one string crosses to the writer, not a dict.
             item.fields = _sealed_fields(m.values)
             item.warnings = dumps([mask_text(w) for w in m.warnings]) if m.warnings else None
+            if m.references:
+                prepared.references[item.source_id] = refs.as_stored(m.references)
         prepared.items.append(item)
     return prepared
 
@@ -168,7 +180,8 @@ def national_id_paths(mapping: Mapping) -> tuple[str, ...]:
     register id is sealed in the payload exactly when it is sealed as the source id, so a
     remap reads back the source id the record was landed under.
     """
-    paths = {path for f in mapping._fields if f.sensitive for path in f.sources}
+    read = (*mapping._fields, *mapping._references)  # a reference may be a HETU too
+    paths = {path for f in read if f.sensitive for path in f.sources}
     return tuple(sorted(paths - {mapping.id_path}))
 
 
@@ -262,8 +275,12 @@ def land(
         if erased:
             # Erased on a resident's request: kept out until the island deletes them too.
             prepared.items = [i for i in prepared.items if i.source_id not in erased]
+        # Streams that hold no references and never did pay one probe, nothing per record.
+        has_references = prepared.maps_references or refs.any_of_stream(conn, system, stream)
         if remap:
             changed = _remapped(prepared.items, before, _stored_fields(conn, system, stream, ids))
+            if has_references:  # a changed `references:` section alone changes the record
+                changed = _references_remapped(conn, key, prepared, changed)
         else:
             changed = [i for i in prepared.items if before.get(i.source_id, ("",))[0] != i.digest]
         landed_seq = sequence(conn, system, stream)[0]
@@ -293,6 +310,9 @@ def land(
         ]
         insert_rows(conn, landing, LANDING_COLUMNS, landing_rows, upsert_on=SOURCE_KEY)
         insert_rows(conn, source_records, SOURCE_RECORD_COLUMNS, mapped_rows, upsert_on=SOURCE_KEY)
+        if has_references:
+            mapped_ids = [i.source_id for i in changed if i.fields is not None]
+            refs.replace(conn, system, stream, mapped_ids, prepared.references)
         insert_rows(conn, quarantine, QUARANTINE_COLUMNS, quarantine_rows, upsert_on=SOURCE_KEY)
         _clear_quarantine(
             conn,
@@ -398,6 +418,17 @@ def _remapped(
     return changed
 
 
+def _references_remapped(
+    conn: Connection, key: tuple[str, str], prepared: Prepared, changed: list[Item]
+) -> list[Item]:
+    """`changed`, plus mapped records whose references differ from the stored ones."""
+    ids = [i.source_id for i in prepared.items if i.fields is not None]
+    before = refs.stored(conn, *key, ids)
+    moved = {i.source_id for i in changed}
+    moved |= {sid for sid in ids if before.get(sid, ()) != prepared.references.get(sid, ())}
+    return [i for i in prepared.items if i.source_id in moved]
+
+
 def _clear_quarantine(conn: Connection, key: tuple[str, str], ids: list[str]) -> None:
     """Records that map now leave quarantine."""
     if ids:
@@ -465,6 +496,7 @@ def _land_deletes(
                 member_of(conn, table.c.source_id, gone),
             )
         )
+    refs.remove(conn, counts.system, counts.stream, gone)  # they go with the record
     return numbered
 
 

@@ -5,6 +5,11 @@ field's transform chain once per distinct value (columns such as postal code or 
 repeat a lot) and spreads the outcomes back over the rows. A value a transform rejects is
 dropped with a warning, or quarantines the record when the field is required; every reason
 names the target, the source field and a masked excerpt of the value.
+
+The optional `references:` section names records of other islands that a record holds the id
+of (the referenced `system.stream` -> a field spec like `fields`' entries). Its values are
+source ids, mapped column by column like fields; a rejected one is only dropped with a
+warning, since a record is still a record without its reference.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import contextlib
 import gc
 import math
 import operator
+import re
 from collections.abc import Callable, Collection, Iterator
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,18 +41,52 @@ if TYPE_CHECKING:
 
 EXCERPT_LENGTH = 40
 FIELD_KEYS = ("from", "use", "required")
+REFERENCE_KEYS = ("from", "use")  # never required: a record without its reference still maps
 SENSITIVE_TRANSFORMS = frozenset({"hetu"})
 SENSITIVE_TARGETS = frozenset({"national_id"})
 _CENTURY_SIGNS = frozenset("-+ABCDEFUVWXYabcdefuvwxy")
+_SYSTEM_STREAM = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+class _NoReferences(MappingABC[str, str]):
+    """The empty `references` every record of a mapping without `references:` shares.
+
+    Hashable, so that it can be a dataclass default: a field with a plain default and
+    init=False is not set in __init__ at all (the class attribute is read), so records of
+    such mappings, nearly all of them, cost nothing more to build than before.
+    """
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+NO_REFERENCES: MappingABC[str, str] = _NoReferences()
 
 
 @dataclass(frozen=True)
 class MappedRecord:
-    """A source record turned into resident fields (flat target paths)."""
+    """A source record turned into resident fields (flat target paths).
+
+    `references`: the referenced `system.stream` -> the source id (text) of the record this
+    one names there; only the references the record holds a value for.
+    """
 
     source_id: str
     values: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    references: MappingABC[str, str] = field(default=NO_REFERENCES, init=False)
 
 
 @dataclass(frozen=True)
@@ -421,6 +462,34 @@ def _assemble(
     return MappedBatch(mapped, quarantined)
 
 
+def _reference_rows(names: list[str], columns: list[list[Any]]) -> dict[int, dict[str, str]]:
+    """Row -> {referenced system.stream: source id text}, for rows holding any reference."""
+    found: dict[int, dict[str, str]] = {}
+    for name, column in zip(names, columns, strict=True):
+        for i, value in enumerate(column):
+            text = _id_text(value)
+            if text is not None:
+                found.setdefault(i, {})[name] = text
+    return found
+
+
+def _attach_references(
+    batch: MappedBatch,
+    ids: list[str | None],
+    reasons: dict[int, list[str]],
+    references: dict[int, dict[str, str]],
+) -> None:
+    """Give each mapped record its references (`_assemble` keeps the rows' order)."""
+    mapped = iter(batch.mapped)
+    for i, source_id in enumerate(ids):
+        if i in reasons or source_id is None:
+            continue  # quarantined: a record without a source id is too
+        record = next(mapped)
+        if i in references:
+            # Frozen: set once here, as a dataclass's own __init__ would.
+            object.__setattr__(record, "references", references[i])
+
+
 # ---------------------------------------------------------------------------------------
 # Checking a spec
 
@@ -445,22 +514,44 @@ def _spec_problems(spec: Any) -> list[Problem]:
         problems.append(
             Problem("fields is required: a mapping of target -> {from, use}", path="fields")
         )
-        return problems
-    for target, field_spec in fields.items():
-        problems.extend(_field_problems(target, field_spec))
+    else:
+        for target, field_spec in fields.items():
+            problems.extend(_field_problems(target, field_spec))
+    if "references" in spec:
+        problems.extend(_references_problems(spec["references"]))
     return problems
 
 
-def _field_problems(target: Any, spec: Any) -> list[Problem]:
-    path = f"fields.{target}"
+def _references_problems(references: Any) -> list[Problem]:
+    """The `references:` section: referenced system.stream -> {from, use}."""
+    if not isinstance(references, dict):
+        message = "references must be a mapping of <system>.<stream> -> {from, use}"
+        return [Problem(message, path="references")]
+    problems: list[Problem] = []
+    for target, spec in references.items():
+        if not isinstance(target, str) or not _SYSTEM_STREAM.match(target):
+            message = (
+                f"a reference names the records it points to as 'system.stream', "
+                f"like crm.contacts, not {target!r}"
+            )
+            problems.append(Problem(message, path=f"references.{target}"))
+            continue
+        problems.extend(_field_problems(target, spec, "references", REFERENCE_KEYS))
+    return problems
+
+
+def _field_problems(
+    target: Any, spec: Any, section: str = "fields", keys: tuple[str, ...] = FIELD_KEYS
+) -> list[Problem]:
+    path = f"{section}.{target}"
     if not isinstance(target, str) or not target.strip():
-        return [Problem(f"a target path must be text, not {target!r}", path="fields")]
+        return [Problem(f"a target path must be text, not {target!r}", path=section)]
     if not isinstance(spec, dict):
         return [Problem("a field is a mapping like {from: source_field, use: [strip]}", path=path)]
     problems = [
-        Problem(f"unknown key '{key}'; known keys: {', '.join(FIELD_KEYS)}", path=f"{path}.{key}")
+        Problem(f"unknown key '{key}'; known keys: {', '.join(keys)}", path=f"{path}.{key}")
         for key in spec
-        if key not in FIELD_KEYS
+        if key not in keys
     ]
     problems.extend(_from_problems(spec.get("from", _ABSENT), f"{path}.from"))
     if not isinstance(spec.get("required", False), bool):
@@ -526,6 +617,11 @@ class Mapping:
         self.id_path: str = spec["id"]
         self._fields = [_Field(target, fs) for target, fs in spec["fields"].items()]
         self.target_paths: list[str] = [f.target for f in self._fields]
+        # `references:`: the system.stream each names, and its compiled field (labelled
+        # "references.<system.stream>" in warnings, as the path in the file).
+        references = spec.get("references") or {}
+        self.references: list[str] = list(references)
+        self._references = [_Field(f"references.{t}", fs) for t, fs in references.items()]
         self._id_getter = make_getter(self.id_path)
         # The optional `push:` section: how golden records go back to this stream's island.
         self.push: ReverseMapping | None = _reverse(spec["push"]) if "push" in spec else None
@@ -573,11 +669,20 @@ class Mapping:
         with _cyclic_gc_paused():
             try:
                 results = [_mapped_column(fld, rows, reasons, warnings) for fld in self._fields]
+                # Optional, never required: a rejected reference is a warning, not a reason.
+                referenced = [
+                    _mapped_column(ref, rows, reasons, warnings)[0] for ref in self._references
+                ]
             finally:
                 clear_batch_caches()
             columns = [column for column, _ in results]
             sparse = any(may_be_none for _, may_be_none in results)
-            return _assemble(self.target_paths, ids, columns, sparse, reasons, warnings)
+            batch = _assemble(self.target_paths, ids, columns, sparse, reasons, warnings)
+            if referenced:
+                found = _reference_rows(self.references, referenced)
+                if found:
+                    _attach_references(batch, ids, reasons, found)
+            return batch
 
 
 # The push package reads the transform registry: imported when needed, not at import time.

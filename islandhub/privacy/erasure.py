@@ -41,6 +41,7 @@ from islandhub.store.tables import (
     links,
     outbox,
     quarantine,
+    record_references,
     resident_keys,
     resident_versions,
     residents,
@@ -215,10 +216,12 @@ def _erase_in_hub(conn: Connection, family: list[str], report: ErasureReport) ->
     stamp = now()
     held_elsewhere = []
     for island in report.islands:
-        # The queue and the matching frame name the records too (the frame holds their data).
+        # The queue and the matching frame name the records too (the frame holds their data),
+        # and so do the ids of other islands' records the person's records held.
         for table in (
             landing,
             source_records,
+            record_references,
             quarantine,
             links,
             resolution_queue,

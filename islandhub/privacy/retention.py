@@ -7,9 +7,10 @@
   fields stay, so the golden record does not change. (Remap skips cleared records.)
 - `quarantine_days`: quarantined records older than this are deleted with their payloads.
 - `anonymise_after_days`: records observed longer ago than this are anonymised: unlinked
-  from their resident (whose golden record is rebuilt without them), mapped fields and
-  payload removed. The landing row keeps only its hash and the status `anonymised`, so the
-  same record is not taken in again; a changed one is a new observation.
+  from their resident (whose golden record is rebuilt without them), mapped fields (with
+  the ids of other islands' records they held) and payload removed. The landing row keeps
+  only its hash and the status `anonymised`, so the same record is not taken in again; a
+  changed one is a new observation.
 
 Run by `islandhub retention [--dry-run]` and daily by the `islandhub__retention` DAG.
 Every step for one island is one transaction; each action is written to the audit log.
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection
 from islandhub.config import Project
 from islandhub.ids import uuid7
 from islandhub.residents import Reader, audit
+from islandhub.resolve import references as refs
 from islandhub.resolve.publish import Pending, publish
 from islandhub.store.bulk import member_of
 from islandhub.store.db import Store, now
@@ -156,6 +158,7 @@ def _anonymise(
                 member_of(conn, source_records.c.source_id, chunk),
             )
             conn.execute(source_records.delete().where(*where))
+            refs.remove(conn, system, stream, chunk)  # the ids of others it held go with it
             # The matching frame keeps a standardised copy of each record: it goes too.
             conn.execute(
                 resolution_frame.delete().where(

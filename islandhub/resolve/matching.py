@@ -45,9 +45,10 @@ from islandhub.store.tables import (
 )
 
 #: Columns of the standardised frame, in order.
-#: Bumped whenever `standardise` changes what it makes of a record: older rows of
-#: `resolution_frame` are then standardised again.
-FRAME_VERSION = 1
+#: Bumped whenever `standardise` changes what it makes of a record, or how a kept row is
+#: stored: older rows of `resolution_frame` are then standardised again. 2: rows are JSON
+#: arrays in COLUMNS order (half the bytes of objects; a frame is built from them directly).
+FRAME_VERSION = 2
 
 COLUMNS = (
     "unique_id", "system", "national_id", "temporary_id", "given_name", "given_names",
@@ -97,12 +98,12 @@ def frame_from_store(store: Store) -> pd.DataFrame:
     from islandhub.privacy.at_rest import unsealed_fields
     from islandhub.privacy.crypto import fingerprint, lookup_hash
 
-    def standardised(system: str, stream: str, source_id: str, text: str) -> dict[str, Any]:
+    def standardised(system: str, stream: str, source_id: str, text: str) -> list[Any]:
         row = standardise(system, stream, source_id, unsealed_fields(loads(text)))
         for column in ("national_id", "temporary_id"):
             if row[column]:
                 row[column] = lookup_hash(row[column])
-        return row
+        return [row[column] for column in COLUMNS]
 
     prefix = f"{FRAME_VERSION}:{fingerprint()[:16]}:"
     current = sa.and_(landing.c.status == "mapped", same_source(landing, source_records))
@@ -124,7 +125,7 @@ def frame_from_store(store: Store) -> pd.DataFrame:
         )
         .order_by(source_records.c.system, source_records.c.stream, source_records.c.source_id)
     )
-    rows: list[dict[str, Any]] = []
+    rows: list[list[Any]] = []
     stale: list[tuple[str, str, str, str, str]] = []
     with store.connect() as conn:
         for r in conn.execute(query).all():  # fetched at once: a third of row by row
@@ -148,7 +149,7 @@ def frame_from_store(store: Store) -> pd.DataFrame:
             )
         )
         conn.execute(cached.delete().where(gone))
-    return frame_of(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def frame_of(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:

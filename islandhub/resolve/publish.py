@@ -1,15 +1,19 @@
 """Resolve and publish: links mapped source records to residents, rebuilds their golden records.
 
-Rules, deterministic only (probabilistic matching comes later):
+Rules, deterministic only (the probabilistic pass is reconcile.py), in this order:
 - the same permanent national id is the same resident;
-- a record keeps the resident it was linked to before;
+- a record keeps the resident it was linked to before (so a steward's split stands);
+- a known cross-system id (references.py): a record joins the resident of a record it
+  refers to, or of records that refer to it, the oldest such resident first;
 - otherwise it founds a new resident.
-Two different permanent national ids are never one resident. A temporary id (900-999) is
-weak evidence and links nothing on its own.
+Two different permanent national ids are never one resident: a reference that would join
+them is not followed (a warning names both, masked). A temporary id (900-999) is weak
+evidence and links nothing on its own.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.ids import uuid7_batch
+from islandhub.privacy.crypto import unseal_text
+from islandhub.privacy.masking import mask_text
 from islandhub.push import outbox
+from islandhub.resolve import references
 from islandhub.resolve.golden import Observation, build_golden
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.steward import apply_pins, load_pins
@@ -39,6 +46,7 @@ from islandhub.store.tables import (
 )
 
 PUBLISH_CHUNK = 5000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ def publish(
     previous = _existing_links(conn, system, stream, ids)
     present = [r for r in records if r.fields is not None]
     gone = [r.source_id for r in records if r.fields is None]
-    assigned, founded = _assign(conn, present, previous)
+    assigned, founded = _assign(conn, system, stream, present, previous)
     stamp = now()
     at = timestamp(conn, stamp)
     insert_rows(
@@ -183,16 +191,29 @@ def _keys_of_residents(conn: Connection, resident_ids: Sequence[str]) -> dict[st
 
 
 def _assign(
-    conn: Connection, records: Sequence[Pending], previous: dict[str, str]
+    conn: Connection,
+    system: str,
+    stream: str,
+    records: Sequence[Pending],
+    previous: dict[str, str],
 ) -> tuple[dict[str, tuple[str, str]], set[str]]:
     """Decide each record's resident: (resident id, rule). Also returns the residents founded."""
     keys = {r.source_id: national_id_key((r.fields or {}).get("national_id")) for r in records}
     owners = _key_owners(conn, sorted({k for k in keys.values() if k}))
     # Residents this chunk would give a national id they lack; they may already hold another.
-    candidates = sorted(
-        {previous[s] for s, k in keys.items() if k and k not in owners and s in previous}
-    )
-    held = _keys_of_residents(conn, candidates)
+    candidates = {previous[s] for s, k in keys.items() if k and k not in owners and s in previous}
+    held = _keys_of_residents(conn, sorted(candidates))
+    # Records neither national id nor earlier link places: their references may.
+    unplaced = [
+        sid
+        for sid, k in keys.items()
+        if not (k and k in owners)
+        and (sid not in previous or bool(k and held.get(previous[sid], set()) - {k}))
+    ]
+    near = references.neighbours(conn, system, stream, unplaced)
+    if near:
+        for rid, kept in _keys_of_residents(conn, sorted(set(near.residents.values()))).items():
+            held.setdefault(rid, set()).update(kept)
     assigned: dict[str, tuple[str, str]] = {}
     founded: set[str] = set()
     new_keys: list[tuple[str, str, str]] = []
@@ -201,9 +222,13 @@ def _assign(
         key, before = keys[r.source_id], previous.get(r.source_id)
         if key and key in owners:
             assigned[r.source_id] = (owners[key], "national_id")
+            # A later record of the chunk may name this one: its resident holds this id.
+            held.setdefault(owners[key], set()).add(key)
             continue
         if before and not (key and held.get(before, set()) - {key}):
             rid, rule = before, "kept"
+        elif joined := _referenced(conn, (system, stream), r, key, near, assigned, held):
+            rid, rule = joined, references.RULE
         else:
             rid, rule = next(fresh_ids), "new"
             founded.add(rid)
@@ -215,6 +240,69 @@ def _assign(
         assigned[r.source_id] = (rid, rule)
     insert_rows(conn, resident_keys, ("kind", "key", "resident_id"), new_keys)
     return assigned, founded
+
+
+def _referenced(
+    conn: Connection,
+    where: tuple[str, str],
+    record: Pending,
+    key: str | None,
+    near: references.Neighbours,
+    assigned: dict[str, tuple[str, str]],
+    held: dict[str, set[str]],
+) -> str | None:
+    """The resident a record's known cross-system ids lead to, or None.
+
+    The records it refers to and those that refer to it may belong to several residents
+    (the resolution pass joins them later): the oldest is taken (ids are time-ordered), as
+    a cluster keeps its oldest id, skipping any that holds another permanent national id.
+    """
+    others = near.of.get(record.source_id)
+    if not others:
+        return None
+    options: dict[str, tuple[str, str, str]] = {}
+    for other in sorted(others):
+        if other[:2] == where and other[2] in assigned:
+            rid: str | None = assigned[other[2]][0]  # placed earlier in this chunk
+        else:
+            rid = near.residents.get(other)
+        if rid:
+            options.setdefault(rid, other)
+    for rid in sorted(options):
+        if key and held.get(rid, set()) - {key}:
+            _warn_refused(conn, where, record, options[rid], rid)
+            continue
+        return rid
+    return None
+
+
+def _warn_refused(
+    conn: Connection, where: tuple[str, str], record: Pending, other: tuple[str, str, str], rid: str
+) -> None:
+    """Say (masked) why a reference was not followed: it would give a resident two ids."""
+    theirs = "of its own"  # founded in this chunk: no golden record to read it from yet
+    current = _current_records(conn, [rid]).get(rid)
+    if current is not None:
+        sealed = loads(current[1]).get("national_id")
+        theirs = _shown(sealed) if isinstance(sealed, str) else theirs
+    ours = (record.fields or {}).get("national_id")
+    log.warning(
+        "a known cross-system id links %s.%s %s (national id %s) with %s.%s %s, whose "
+        "resident %s holds national id %s: not linked, two national ids are two residents",
+        *where,
+        _shown(record.source_id),
+        _shown(ours) if isinstance(ours, str) else "none",
+        other[0],
+        other[1],
+        _shown(other[2]),
+        rid,
+        theirs,
+    )
+
+
+def _shown(text: str) -> str:
+    """A stored id as logs show it: opened if sealed, then masked."""
+    return mask_text(unseal_text(text))
 
 
 def _observations_of(conn: Connection, resident_ids: Sequence[str]) -> dict[str, list[Observation]]:

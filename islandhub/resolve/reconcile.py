@@ -11,7 +11,9 @@ follow the clusters, keeping ids stable:
   another of their residents, or a new one;
 - golden records of every touched resident are rebuilt with lineage, in one transaction;
 - a steward's merges and splits correct the model's clusters first, and pins follow a merged
-  resident (steward.py): neither this pass nor a retrained model undoes a decision.
+  resident (steward.py): neither this pass nor a retrained model undoes a decision;
+- records that name each other by a known cross-system id stay together, as if merged by a
+  steward before any decision (references.py).
 
 Running it twice changes nothing the second time.
 """
@@ -31,7 +33,7 @@ from splink.internals.exceptions import EMTrainingException
 from islandhub.errors import RunFailed
 from islandhub.ids import uuid7, uuid7_batch
 from islandhub.push import outbox
-from islandhub.resolve import steward
+from islandhub.resolve import references, steward
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.matching import (
     TrainedModel,
@@ -154,7 +156,7 @@ def _resolve(
         return ResolveResult(0, 0, 0, 0, 0, trained, queued=len(queued))
     clusters = resolve_frame(frame, model, model.settings.threshold)
     with store.connect() as conn:
-        constraints = steward.load_constraints(conn)
+        constraints = steward.load_constraints(conn, references.must_links(conn))
     clusters = _respect_stewards(frame, model, clusters, constraints)
     result = _follow(store, clusters, constraints, queued, priority, push, lease)
     result.trained, result.queued = trained, len(queued)
@@ -184,7 +186,7 @@ def _incremental(
     ids = frame["unique_id"]
     is_queued = ids.isin(list(queued))
     with store.connect() as conn:
-        constraints = steward.load_constraints(conn)
+        constraints = steward.load_constraints(conn, references.must_links(conn))
     clusters: dict[str, str] = {}
     region: set[str] = set()
     if is_queued.any():
@@ -221,17 +223,22 @@ def _region(conn: sa.Connection, seeds: set[str], constraints: steward.Constrain
     whole, so the clusters of the region can be followed without touching anything else.
     Read from the store by key, so the cost follows the region, not the population.
     """
-    groups = [
-        {unique_id(*key) for key in group}
-        for group in (*constraints.together, *(a | b for a, b in constraints.apart))
-    ]
+    # Record -> the groups holding it: references make the groups many, so each record
+    # looks up its own instead of every group being tested against the region.
+    groups_of: dict[str, list[set[str]]] = defaultdict(list)
+    for decided in (*constraints.together, *(a | b for a, b in constraints.apart)):
+        ids = {unique_id(*key) for key in decided}
+        for uid in ids:
+            groups_of[uid].append(ids)
     region: set[str] = set()
     frontier = set(seeds)
     while frontier:
         region |= frontier
         grown = set(_links_around(conn, frontier))
-        for group in groups:
-            if group & (region | grown):
+        reached = list(grown | frontier)
+        while reached:
+            for group in groups_of.pop(reached.pop(), ()):
+                reached.extend(group - grown)
                 grown |= group
         frontier = grown - region
     return region

@@ -83,14 +83,19 @@ class Constraints:
     latest: int = 0  # the newest decision read (0: none), to notice one made meanwhile
 
 
-def load_constraints(conn: Connection) -> Constraints:
-    """Every active merge and split, oldest first, a later decision winning a disagreement."""
+def load_constraints(conn: Connection, first: Iterable[frozenset[RecordKey]] = ()) -> Constraints:
+    """Every active merge and split, oldest first, a later decision winning a disagreement.
+
+    `first`: must-link groups older than every decision, the records that name each other by
+    a known cross-system id (references.py): a split frees records from them as from an
+    earlier merge, so a steward's split wins over a reference.
+    """
     query = (
         sa.select(steward_decisions.c.id, steward_decisions.c.records, steward_decisions.c.apart)
         .where(steward_decisions.c.kind.in_((MERGE, SPLIT)), steward_decisions.c.active.is_(True))
         .order_by(steward_decisions.c.id)
     )
-    together: list[set[RecordKey]] = []
+    together: list[set[RecordKey]] = [set(group) for group in first]
     apart: list[tuple[set[RecordKey], set[RecordKey]]] = []
     latest = 0
     for row in conn.execute(query):
@@ -162,8 +167,8 @@ def apply_constraints(
 
     `clusters` maps every record (by `uid(system, stream, source_id)`) to its cluster;
     `national_ids` gives each record's permanent national id or None. Only the clusters
-    holding a constrained record are re-formed, and only when a decision is broken: the
-    records of those clusters are joined again, same national id first, then each must-link
+    a broken decision holds a record of are re-formed (with those that other decisions tie
+    to them): their records are joined again, same national id first, then each must-link
     group, then the model's pairs within each original cluster (`score(records)` gives
     (record, record, match probability)) by descending probability. A union that would hold
     two permanent national ids, or both sides of a split, is refused.
@@ -175,8 +180,7 @@ def apply_constraints(
     apart = [(a, b) for a, b in apart if a and b]
     if not _broken(clusters, together, apart):
         return dict(clusters)
-    constrained = set().union(*together, *(a | b for a, b in apart))
-    keys = {clusters[u] for u in constrained}
+    keys = _to_reform(clusters, together, apart)
     region = sorted(u for u, key in clusters.items() if key in keys)
     tags: dict[str, set[tuple[int, int]]] = defaultdict(set)
     for index, (side, other) in enumerate(apart):
@@ -207,6 +211,43 @@ def apply_constraints(
     for u in region:
         corrected[u] = CLUSTER_PREFIX + partition.find(u)
     return corrected
+
+
+def _to_reform(
+    clusters: Mapping[str, str],
+    together: Sequence[set[str]],
+    apart: Sequence[tuple[set[str], set[str]]],
+) -> set[str]:
+    """The cluster keys to re-form: those of broken decisions, and those tied to them.
+
+    A decision is re-applied whole or not at all, so every cluster that a decision ties to
+    a re-formed one is re-formed too, transitively. Decisions the model's clusters already
+    keep are left alone otherwise: with known cross-system ids there are thousands of
+    must-links, and re-forming every cluster they touch because one of them is broken would
+    score the records of all of them again.
+    """
+    spans = [{clusters[u] for u in group} for group in together]
+    spans += [{clusters[u] for u in a | b} for a, b in apart]
+    broken = [i for i in range(len(together)) if len(spans[i]) > 1]
+    broken += [
+        len(together) + i
+        for i, (a, b) in enumerate(apart)
+        if {clusters[u] for u in a} & {clusters[u] for u in b}
+    ]
+    by_cluster: dict[str, list[int]] = defaultdict(list)
+    for i, span in enumerate(spans):
+        for key in span:
+            by_cluster[key].append(i)
+    keys: set[str] = set()
+    waiting = list(broken)
+    seen = set(broken)
+    while waiting:
+        for key in spans[waiting.pop()] - keys:
+            keys.add(key)
+            fresh = [i for i in by_cluster[key] if i not in seen]
+            seen.update(fresh)
+            waiting.extend(fresh)
+    return keys
 
 
 def _broken(

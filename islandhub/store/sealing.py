@@ -41,6 +41,7 @@ from islandhub.store.tables import (
     links,
     outbox,
     quarantine,
+    record_references,
     resident_keys,
     resident_versions,
     resolution_frame,
@@ -211,6 +212,7 @@ def reseal(conn: Connection, change: Change) -> dict[str, int]:
     for table in (links, tombstones, resolution_queue):
         _rewrite(conn, table, ("system", "stream", "source_id"), change, lambda _r: {})
     _rewrite(conn, quarantine, ("system", "stream", "source_id"), change, _quarantine_row)
+    _references(conn, change)
     _rewrite(conn, resident_versions, ("resident_id", "version"), change, _golden_row(change))
     _rewrite(conn, lineage, ("resident_id", "version"), change, _json_row("fields", change))
     _rewrite(conn, outbox, ("id",), change, _outbox_row(change))
@@ -268,6 +270,19 @@ def _source_records(conn: Connection, change: Change) -> None:
         row,
         ("fields", "warnings"),
     )
+
+
+def _references(conn: Connection, change: Change) -> None:
+    """A reference names another record by its source id: both ids take the new form alike."""
+    if not sa.inspect(conn).has_table(record_references.name):
+        return  # migration 0008 runs before 0009 creates the table
+
+    def row(r: Row) -> dict[str, Any]:
+        named = change.source_id(r.ref_source_id)
+        return {"ref_source_id": named} if named != r.ref_source_id else {}
+
+    keys = ("system", "stream", "source_id", "ref_system", "ref_stream")
+    _rewrite(conn, record_references, keys, change, row, ("ref_source_id",))
 
 
 def _quarantine_row(r: Row) -> dict[str, Any]:

@@ -100,6 +100,23 @@ source_records = sa.Table(
     sa.Column("observed_at", TS, nullable=False),
 )
 
+# Ids of other islands' records that a source record holds (its mapping's `references:`,
+# migration 0009): deterministic evidence that the two describe one person. Written by
+# landing with the record's source_records row and removed with it; a HETU-shaped
+# ref_source_id is sealed like the source id it names, so the two compare equal. The index
+# answers "who refers to this record" when the record itself is published.
+record_references = sa.Table(
+    "record_references",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Column("ref_system", SYSTEM, primary_key=True),
+    sa.Column("ref_stream", SYSTEM, primary_key=True),
+    sa.Column("ref_source_id", SOURCE_ID, nullable=False),
+    sa.Index(None, "ref_system", "ref_stream", "ref_source_id"),
+)
+
 # Which resident each source record belongs to, and by which rule.
 links = sa.Table(
     "links",

@@ -1,12 +1,18 @@
-"""Water utility billing: a nightly XLSX export of customers, persons and companies mixed."""
+"""Water utility billing: a nightly XLSX export of customers, persons and companies mixed.
+
+A customer who turned on e-invoicing in the resident portal has the portal's customer number
+on file (`portaali_id`): a known cross-system id, the same person as that portal profile.
+"""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 
+from islandhub.demo.islands import crm
 from islandhub.demo.islands.base import DemoIsland
 from islandhub.demo.model import Address, Person, Population
 from islandhub.demo.noise import adults, format_phone, maybe_typo, messy_email
@@ -25,7 +31,10 @@ HEADER = (
     "puhelin",
     "sahkoposti",
     "kieli",  # language of service: suomi | ruotsi
+    "portaali_id",  # the resident portal's customer number, for e-invoicing through it
 )
+# Of the customers with a portal profile, those who turned on e-invoicing there.
+E_INVOICING = 0.6
 COTTAGE = Address("Kesäpolku 3", "Sommarstigen 3", "01190", "BOX", "BOX")
 
 
@@ -40,12 +49,17 @@ class BillingIsland(DemoIsland):
 
     def __init__(self, population: Population, workdir: Path, seed: int) -> None:
         super().__init__(population, workdir, seed)
+        self._seed = seed
+        # A stream of its own: billing's other draws, and so its other columns, stay as they were.
+        self._invoicing = random.Random(f"{seed}:{self.system}:e-invoicing")
+        self._portal: dict[str, str] = {}  # person -> their portal profile's id
         self._last_number = 100_000
         self.emitted = 0  # rows written
         self.companies: list[int] = []  # customer numbers of company rows (quarantined)
 
     def prepare(self) -> None:
         """Write `asiakkaat_<date>.xlsx` into the island's folder (renamed when complete)."""
+        self._portal = self._portal_profiles()
         rows = self._person_rows() + self._company_rows()
         self.rng.shuffle(rows)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +84,21 @@ class BillingIsland(DemoIsland):
         for row in rows:
             sheet.append(list(row))
         book.save(path)
+
+    def _portal_profiles(self) -> dict[str, str]:
+        """Person -> the id of their first portal profile, as the portal island makes them."""
+        portal = crm.CrmIsland(self.population, self.workdir, self._seed)
+        portal.prepare()  # the same seed: the same profiles, held in memory only
+        first: dict[str, str] = {}
+        for row in portal.truth:
+            first.setdefault(row.entity_id, row.source_id)
+        return first
+
+    def _portal_id(self, person: Person) -> str | None:
+        profile = self._portal.get(person.person_id)
+        if profile is None or self._invoicing.random() >= E_INVOICING:
+            return None
+        return profile
 
     def _customer_number(self) -> int:
         self._last_number += self.rng.randint(1, 7)
@@ -111,6 +140,7 @@ class BillingIsland(DemoIsland):
             format_phone(person.phone, self.rng) if person.phone else None,
             messy_email(person.email, self.rng) if person.email else None,
             "ruotsi" if swedish else "suomi",
+            self._portal_id(person),
         )
 
     def _postal_code(self, code: str) -> Any:
@@ -138,6 +168,7 @@ class BillingIsland(DemoIsland):
                     f"09 {self.rng.randint(100, 999)} {self.rng.randint(1000, 9999)}",
                     f"laskutus{index}@yritys{index}.example.fi",
                     "suomi",
+                    None,
                 )
             )
         return rows
