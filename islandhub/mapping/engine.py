@@ -14,8 +14,6 @@ warning, since a record is still a record without its reference.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import operator
 import re
@@ -25,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from islandhub.errors import ConfigError, Problem
+from islandhub.gcpause import cyclic_gc_paused
 from islandhub.mapping.transforms import (
     REGISTRY,
     ArgumentError,
@@ -364,23 +363,6 @@ def _mixes_equal_values(column: list[Any], distinct: list[Any]) -> bool:
     return len(kinds) > 1
 
 
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch is mapped.
-
-    Mapping allocates a few containers per record and makes no reference cycles, yet every
-    few hundred allocations the collector would rescan the batch: measured, that was half
-    the time spent building records. Reference counting still frees everything as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _mapped_column(
     fld: _Field,
     rows: list[dict[str, Any]],
@@ -666,7 +648,7 @@ class Mapping:
                 reasons.setdefault(i, []).append("record is not a JSON object")
             elif source_id is None:
                 reasons.setdefault(i, []).append(f"id (from {self.id_path}): required, but missing")
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             try:
                 results = [_mapped_column(fld, rows, reasons, warnings) for fld in self._fields]
                 # Optional, never required: a rejected reference is a warning, not a reason.
