@@ -31,6 +31,7 @@ from islandhub.quality.batch import GateTripped, StreamCheck
 from islandhub.resolve.publish import Pending, pending_records, publish
 from islandhub.store import lease
 from islandhub.store.db import Store, loads, now
+from islandhub.store.statistics import StatisticsKeeper
 from islandhub.store.tables import landing, runs, sync_state
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -331,11 +332,15 @@ def _run(
     batches = prepared_batches(
         connector, stream.name, state, stream.mapping, parallel=worth_a_worker()
     )
+    statistics = StatisticsKeeper(store)
     for prepared in batches:
         if prepared.empty and prepared.state == state:
             continue  # nothing new: no empty transaction, no state history row
+        pulled = result.pulled
         with cyclic_gc_paused():
             landed = land(store, result, prepared, held)
+        # Before publishing looks the batch's ids up (PostgreSQL plans from statistics).
+        statistics.wrote(result.pulled - pulled)
         if check is not None:
             check.add(landed.pending)
         state = prepared.state
