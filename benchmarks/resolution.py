@@ -15,7 +15,9 @@
 
 Each section runs in a child process of its own (peak RSS is that child's VmHWM). Prints a
 table per section and PASS/MISS per target, writes benchmarks/out/resolution.json, and exits
-0 whatever the figures (it reports, it does not gate); 1 only when a section crashed.
+0 whatever the figures (it reports, it does not gate); 1 only when a section crashed. With
+--only, the sections not run keep their figures from the file's earlier run (`measured` in
+the JSON says when each section was measured).
 
     python benchmarks/resolution.py                       # everything, 1,000,000 records
     python benchmarks/resolution.py --records 50000 --compare-records 20000   # a smoke test
@@ -880,17 +882,42 @@ def main(argv: list[str] | None = None) -> int:
     for section in sections:  # one after the other: they would slow each other down
         print(f"[{section}] running ...", flush=True)
         results[section] = run_section(args, section)
+    out = args.work / "resolution.json"
+    failed = any(r is None for r in results.values())
+    results, measured = _with_earlier(out, results, sections)
     for section, report in results.items():
         if report:
             targets += REPORTS[section](report)
     print("\ntargets (reported, not gating; timings move with the machine's load):")
     for t in targets:
         print(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['detail']}")
-    out = args.work / "resolution.json"
-    summary = {"results": results, "targets": targets, "machine": _machine()}
+    summary = {"results": results, "targets": targets, "machine": _machine(), "measured": measured}
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"\nfigures written to {out}")
-    return 1 if any(r is None for r in results.values()) else 0
+    return 1 if failed else 0
+
+
+def _with_earlier(
+    out: Path, results: dict[str, Any], sections: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """This run's sections, with the earlier file's figures of the sections it did not run.
+
+    `--only demo` after a full run replaces the demo's figures and keeps the others (their
+    targets are reported again from them); `measured` says when each section was measured.
+    """
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    try:
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = {}
+    old_results = earlier.get("results") or {}
+    old_measured = earlier.get("measured") or {}
+    kept = [s for s in SECTIONS if s not in sections and old_results.get(s) is not None]
+    merged = {s: results[s] if s in results else old_results[s] for s in SECTIONS
+              if s in results or s in kept}  # fmt: skip
+    measured = {s: old_measured.get(s, "earlier") for s in kept}
+    measured |= {s: stamp for s in sections}
+    return merged, measured
 
 
 def _machine() -> dict[str, Any]:
