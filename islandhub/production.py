@@ -466,30 +466,28 @@ def _tail(path: Path, lines: int = 12) -> str:
     return "\n".join(f"  | {line}" for line in text.splitlines()[-lines:]) + f"\n  (log: {path})"
 
 
-def health(api_url: str) -> dict[str, Any] | None:
-    """The API server's health report, or None while it does not answer."""
+def _json_answer(url: str) -> dict[str, Any] | None:
+    """The JSON object a health endpoint answers, or None while it does not answer."""
     import requests
 
     try:
-        response = requests.get(f"{api_url}/api/v2/monitor/health", timeout=5)
-        response.raise_for_status()
-        report: dict[str, Any] = response.json()
-    except (requests.RequestException, ValueError):
-        return None
-    return report
-
-
-def hub_api_health(url: str) -> str | None:
-    """The hub API's /health status ("ok"), or None while it does not answer."""
-    import requests
-
-    try:
-        response = requests.get(f"{url}/health", timeout=5)
+        response = requests.get(url, timeout=5)
         response.raise_for_status()
         answer: Any = response.json()
     except (requests.RequestException, ValueError):
         return None
-    return str(answer.get("status")) if isinstance(answer, dict) else None
+    return answer if isinstance(answer, dict) else None
+
+
+def health(api_url: str) -> dict[str, Any] | None:
+    """The API server's health report, or None while it does not answer."""
+    return _json_answer(f"{api_url}/api/v2/monitor/health")
+
+
+def hub_api_health(url: str) -> str | None:
+    """The hub API's /health status ("ok"), or None while it does not answer."""
+    answer = _json_answer(f"{url}/health")
+    return str(answer.get("status")) if answer is not None else None
 
 
 def is_healthy(report: Mapping[str, Any] | None) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import sqlalchemy as sa
 
@@ -9,6 +11,7 @@ from islandhub.store import open_store, statistics
 from islandhub.store.bulk import insert_rows
 from islandhub.store.statistics import StatisticsKeeper
 from islandhub.store.tables import links
+from tests.conftest import _pg_schema_url
 from tests.helpers import load, run_all
 
 
@@ -57,13 +60,17 @@ def test_statistics_are_refreshed_at_each_doubling_on_postgresql(store_url):
     store.dispose()
 
 
+@pytest.fixture
+def pg_store_url(pg_base_url: str) -> Iterator[str]:
+    """PostgreSQL only: statistics are its own (SQLite's case is in the test above)."""
+    yield from _pg_schema_url(pg_base_url)
+
+
 def test_a_sync_refreshes_the_statistics_it_plans_with(
-    sample_project, store_url, monkeypatch: pytest.MonkeyPatch
+    sample_project, pg_store_url, monkeypatch: pytest.MonkeyPatch
 ):
-    if not store_url.startswith("postgresql"):
-        pytest.skip("statistics are PostgreSQL's (SQLite's case is in the test above)")
     monkeypatch.setattr(statistics, "FIRST_REFRESH", 1)
-    project, store = load(sample_project, store_url, monkeypatch)
+    project, store = load(sample_project, pg_store_url, monkeypatch)
     assert not _analysed(store, "landing")
     run_all(project, store)
     assert all(_analysed(store, table) for table in ("landing", "links", "resident_keys"))

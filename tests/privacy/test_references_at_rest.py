@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
 from islandhub.cli import main
@@ -17,21 +16,13 @@ from islandhub.privacy import crypto
 from islandhub.resolve.references import must_links
 from islandhub.store import open_store
 from islandhub.store.tables import landing, record_references
-from tests.privacy.test_at_rest import _clear_in_files, _clear_in_store
+
+# _keys_restored: autouse here too (rotation switches keys).
+from tests.privacy.test_at_rest import _clear_in_files, _clear_in_store, _keys_restored  # noqa: F401
 
 ELSA = "230612A457H"  # in the register (keyed by it) and at school (pupil P1001)
 LUKAS = "010413A568J"  # at school only (P1004): his reference names no record the hub holds
 REFERENCES = "references:\n  population.persons: {from: hetu, use: [strip, hetu]}\n"
-
-
-@pytest.fixture(autouse=True)
-def _keys_restored():
-    """Every test starts and ends with the run's key (rotation switches keys)."""
-    fallback = dict(crypto._fallback)
-    crypto.forget_keys()
-    yield
-    crypto._fallback.update(fallback)
-    crypto.forget_keys()
 
 
 def register_ids(store) -> set[str]:

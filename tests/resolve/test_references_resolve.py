@@ -8,7 +8,6 @@ and a steward's split wins over the reference.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,8 @@ from islandhub.resolve.reconcile import INCREMENTAL, resolve
 from islandhub.resolve.steward import load_constraints
 from islandhub.store import Store, open_store
 from islandhub.store.db import dumps, loads, now
-from islandhub.store.tables import links, record_references, source_records, steward_decisions
+from islandhub.store.tables import links, record_references, source_records
+from tests.resolve.test_steward import decide
 
 REPO = Path(__file__).resolve().parents[2]
 Key = tuple[str, str, str]
@@ -169,14 +169,6 @@ def test_a_steward_split_wins_over_a_reference(demo):
 def test_references_are_older_than_every_decision(store_url):
     store = open_store(store_url)
     a, b, c = ("billing", "customers", "1"), ("crm", "contacts", "c-1"), ("crm", "contacts", "c-2")
-
-    def decide(conn, kind, records, apart=None):
-        conn.execute(
-            steward_decisions.insert().values(
-                at=now(), actor="t", reason="r", kind=kind, resident_id="r", active=True,
-                records=json.dumps(records), apart=json.dumps(apart) if apart else None,
-            )
-        )  # fmt: skip
 
     reference = frozenset({a, b})
     with store.begin() as conn:

@@ -463,16 +463,18 @@ def test_clusters_the_decisions_agree_with_are_left_alone():
     assert apply_constraints(clusters, {}, kept, never, uid) == clusters
 
 
+def decide(conn, kind, records, apart=None):
+    """A steward decision written straight to the store (its records as keys)."""
+    conn.execute(
+        steward_decisions.insert().values(
+            at=now(), actor="t", reason="r", kind=kind, resident_id="r", active=True,
+            records=json.dumps(records), apart=json.dumps(apart) if apart else None,
+        )
+    )  # fmt: skip
+
+
 def test_a_later_decision_wins_where_two_disagree(store_url):
     store = open_store(store_url)
-
-    def decide(conn, kind, records, apart=None):
-        conn.execute(
-            steward_decisions.insert().values(
-                at=now(), actor="t", reason="r", kind=kind, resident_id="r", active=True,
-                records=json.dumps(records), apart=json.dumps(apart) if apart else None,
-            )
-        )  # fmt: skip
 
     with store.begin() as conn:
         decide(conn, "merge", [key("a"), key("b"), key("c")])
