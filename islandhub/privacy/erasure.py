@@ -46,6 +46,7 @@ from islandhub.store.tables import (
     resident_versions,
     residents,
     resolution_frame,
+    resolution_keys,
     resolution_queue,
     source_records,
     steward_decisions,
@@ -226,6 +227,7 @@ def _erase_in_hub(conn: Connection, family: list[str], report: ErasureReport) ->
             links,
             resolution_queue,
             resolution_frame,
+            resolution_keys,
         ):
             where = sa.and_(
                 table.c.system == island.system,

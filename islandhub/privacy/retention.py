@@ -33,7 +33,13 @@ from islandhub.resolve import references as refs
 from islandhub.resolve.publish import Pending, publish
 from islandhub.store.bulk import member_of
 from islandhub.store.db import Store, now
-from islandhub.store.tables import landing, quarantine, resolution_frame, source_records
+from islandhub.store.tables import (
+    landing,
+    quarantine,
+    resolution_frame,
+    resolution_keys,
+    source_records,
+)
 
 CHUNK = 5000
 RETENTION_READER = Reader("islandhub retention", "retention period of the island's data")
@@ -159,14 +165,16 @@ def _anonymise(
             )
             conn.execute(source_records.delete().where(*where))
             refs.remove(conn, system, stream, chunk)  # the ids of others it held go with it
-            # The matching frame keeps a standardised copy of each record: it goes too.
-            conn.execute(
-                resolution_frame.delete().where(
-                    resolution_frame.c.system == system,
-                    resolution_frame.c.stream == stream,
-                    member_of(conn, resolution_frame.c.source_id, chunk),
+            # The matching frame keeps a standardised copy of each record and the hashes of
+            # its values (its keys): they go too.
+            for kept in (resolution_frame, resolution_keys):
+                conn.execute(
+                    kept.delete().where(
+                        kept.c.system == system,
+                        kept.c.stream == stream,
+                        member_of(conn, kept.c.source_id, chunk),
+                    )
                 )
-            )
             conn.execute(
                 landing.update()
                 .where(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,25 +30,23 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from islandhub.demo import names
 from islandhub.errors import RunFailed
+from islandhub.resolve import frame_store, splink_columns
 from islandhub.resolve.clusters import ClusterRules, RecordFacts, ScoredPairs, cluster
 from islandhub.resolve.evaluate import RecordKey
+from islandhub.resolve.frame_store import KeySpec, key_spec
 from islandhub.resolve.keys import is_temporary_hetu
 from islandhub.resolve.settings import ComparisonSettings, ResolutionSettings, Rule
-from islandhub.store.bulk import insert_rows
 from islandhub.store.db import Store, dumps, loads, now
 from islandhub.store.tables import (
-    landing,
-    resolution_frame,
     resolution_models,
-    same_source,
-    source_records,
 )
 
 #: Columns of the standardised frame, in order.
 #: Bumped whenever `standardise` changes what it makes of a record, or how a kept row is
 #: stored: older rows of `resolution_frame` are then standardised again. 2: rows are JSON
 #: arrays in COLUMNS order (half the bytes of objects; a frame is built from them directly).
-FRAME_VERSION = 2
+#: 3: rows come with their blocking and term-frequency keys (frame_store.py).
+FRAME_VERSION = 3
 
 COLUMNS = (
     "unique_id", "system", "national_id", "temporary_id", "given_name", "given_names",
@@ -66,6 +64,7 @@ _EMAIL_YEAR = re.compile(r"(?<!\d)(?:19|20)?(\d\d)$")
 #: exceed its best single pair.
 EVIDENCE_SLACK = 2.0
 DUCKDB = "duckdb"
+splink_columns.install()
 
 
 # --- standardised records ---------------------------------------------------------------
@@ -82,7 +81,7 @@ def record_key(uid: str) -> RecordKey:
     return system, stream, source_id
 
 
-def frame_from_store(store: Store) -> pd.DataFrame:
+def frame_from_store(store: Store, spec: KeySpec | None = None) -> pd.DataFrame:
     """One standardised row per current (mapped, not deleted) source record of the store.
 
     National ids are stored sealed: each record's is opened to standardise it (the birth
@@ -90,66 +89,43 @@ def frame_from_store(store: Store) -> pd.DataFrame:
     lookup hash, which is all clustering and the temporary-id comparison use (equality), so
     no clear id reaches DuckDB or its spill files.
 
-    Standardised rows are kept in `resolution_frame`: a row is reused while its stamp holds
-    (this code's FRAME_VERSION, the key's fingerprint and the run that wrote the source
-    record), so a pass standardises only what changed since the last one. Rows of records
-    that are no longer current are deleted here.
+    Standardised rows are kept in `resolution_frame` (frame_store.py): a row is reused while
+    its stamp holds (see `refresh_frame`), so a pass standardises only what changed since the
+    last one. With `spec` (the resolution settings' rules) each row's keys are kept with it,
+    for the incremental passes that read the frame by key.
     """
+    refresh_frame(store, spec)
+    return pd.DataFrame(frame_store.read_all(store), columns=list(COLUMNS))
+
+
+def refresh_frame(store: Store, spec: KeySpec | None) -> int:
+    """Standardise the records whose kept row is stale; how many were.
+
+    A row holds while its stamp does: this code's FRAME_VERSION, the sealing key's
+    fingerprint, the key spec's digest (another spec: other keys) and the run that wrote
+    the source record.
+    """
+    from islandhub.privacy.crypto import fingerprint
+
+    stamp = f"{FRAME_VERSION}:{fingerprint()[:16]}:{spec.digest if spec else '-'}:"
+    return frame_store.refresh(store, stamp, spec, standardised_row)
+
+
+def standardised_row(system: str, stream: str, source_id: str, text: str) -> list[Any]:
+    """A stored source record's mapped fields (JSON) as a kept row, national ids hashed."""
     from islandhub.privacy.at_rest import unsealed_fields
-    from islandhub.privacy.crypto import fingerprint, lookup_hash
+    from islandhub.privacy.crypto import lookup_hash
 
-    def standardised(system: str, stream: str, source_id: str, text: str) -> list[Any]:
-        row = standardise(system, stream, source_id, unsealed_fields(loads(text)))
-        for column in ("national_id", "temporary_id"):
-            if row[column]:
-                row[column] = lookup_hash(row[column])
-        return [row[column] for column in COLUMNS]
+    row = standardise(system, stream, source_id, unsealed_fields(loads(text)))
+    for column in ("national_id", "temporary_id"):
+        if row[column]:
+            row[column] = lookup_hash(row[column])
+    return [row[column] for column in COLUMNS]
 
-    prefix = f"{FRAME_VERSION}:{fingerprint()[:16]}:"
-    current = sa.and_(landing.c.status == "mapped", same_source(landing, source_records))
-    cached = resolution_frame
-    fresh = cached.c.stamp == sa.literal(prefix) + source_records.c.run_id
-    query = (
-        sa.select(
-            source_records.c.system,
-            source_records.c.stream,
-            source_records.c.source_id,
-            source_records.c.run_id,
-            sa.case((fresh, cached.c.row), else_=None).label("row"),
-            sa.case((fresh, None), else_=source_records.c.fields).label("fields"),
-        )
-        .select_from(
-            source_records.join(landing, current).outerjoin(
-                cached, same_source(cached, source_records)
-            )
-        )
-        .order_by(source_records.c.system, source_records.c.stream, source_records.c.source_id)
-    )
-    rows: list[list[Any]] = []
-    stale: list[tuple[str, str, str, str, str]] = []
-    with store.connect() as conn:
-        for r in conn.execute(query).all():  # fetched at once: a third of row by row
-            if r.row is not None:
-                rows.append(loads(r.row))
-                continue
-            row = standardised(r.system, r.stream, r.source_id, r.fields)
-            rows.append(row)
-            stale.append((r.system, r.stream, r.source_id, prefix + r.run_id, dumps(row)))
-    with store.begin() as conn:
-        insert_rows(
-            conn,
-            cached,
-            ("system", "stream", "source_id", "stamp", "row"),
-            stale,
-            upsert_on=("system", "stream", "source_id"),
-        )
-        gone = ~sa.exists(
-            sa.select(landing.c.seq).where(
-                same_source(landing, cached), landing.c.status == "mapped"
-            )
-        )
-        conn.execute(cached.delete().where(gone))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+def frame_spec(settings: ResolutionSettings) -> KeySpec:
+    """The keys kept with each row for `settings` (blocking rules, tf columns)."""
+    return key_spec(COLUMNS, settings)
 
 
 def frame_of(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -577,7 +553,7 @@ def score_pairs(
     threshold: float,
     *,
     against: pd.DataFrame | None = None,
-    frequencies: pd.DataFrame | None = None,
+    frequencies: pd.DataFrame | Callable[[str], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Vetoed-out scored pairs at or above `threshold`, with what clustering weighs.
 
@@ -590,8 +566,9 @@ def score_pairs(
 
     An incremental pass scores part of the records: with `against`, only the pairs between
     `frame` and `against` (term frequencies of the two together); with `frequencies`, the
-    pairs within `frame` weighed by the term frequencies of that larger frame. Either way a
-    pair scores exactly as it would in a pass over every record.
+    pairs weighed by the term frequencies of that larger frame, or by the lookup tables a
+    function of the column gives (frame_store.frequencies: counted from the kept keys).
+    Either way a pair scores exactly as it would in a pass over every record.
     """
     # Only Splink's Bayes factors are kept, not every compared column of every pair (a
     # tenth of the scoring time): a level is known by its Bayes factor (see _evidence_sql).
@@ -619,7 +596,11 @@ def score_pairs(
         )
         if frequencies is not None:
             for column in tf_columns(model.model):
-                lookup = term_frequencies(frequencies, column)
+                lookup = (
+                    frequencies(column)
+                    if callable(frequencies)
+                    else term_frequencies(frequencies, column)
+                )
                 linker.table_management.register_term_frequency_lookup(lookup, column)
         predictions = linker.inference.predict(threshold_match_probability=threshold)
         sql = _evidence_sql(predictions.physical_name, model.model, model.settings.veto)

@@ -22,33 +22,38 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from splink.internals.exceptions import EMTrainingException
 
 from islandhub.errors import RunFailed
+from islandhub.gcpause import cyclic_gc_paused
 from islandhub.ids import uuid7, uuid7_batch
 from islandhub.push import outbox
-from islandhub.resolve import references, steward
+from islandhub.resolve import frame_store, references, steward
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.matching import (
+    COLUMNS,
     TrainedModel,
-    blocking_candidates,
     cluster_frame,
     evidence_floor,
     frame_from_store,
+    frame_spec,
     has_model,
     load_model,
     predict_pairs,
     record_key,
+    refresh_frame,
     resolve_frame,
     rules_for,
     save_model,
     score_pairs,
+    tf_columns,
     train,
     unique_id,
 )
@@ -141,14 +146,18 @@ def _resolve(
 ) -> ResolveResult:
     queued = _queued(store)
     model = None if retrain else load_model(store)
+    settings = model.settings if model is not None else load_settings(root)
+    spec = frame_spec(settings)
     if model is not None and not full:
         if not queued:
             return ResolveResult(0, 0, 0, 0, 0, False, mode=INCREMENTAL)
-        frame = frame_from_store(store)
-        if len(queued) <= INCREMENTAL_SHARE * len(frame):
-            return _incremental(store, priority, model, frame, queued, push, lease)
-    else:
-        frame = frame_from_store(store)
+        refresh_frame(store, spec)
+        if _keys_serve(model, spec) and len(queued) <= INCREMENTAL_SHARE * frame_store.count(store):
+            # A pass of bounded size that builds many small objects (the frame's rows): the
+            # cyclic collector would rescan the heap of pandas and Splink every few hundred.
+            with cyclic_gc_paused():
+                return _incremental(store, priority, model, spec, queued, push, lease)
+    frame = frame_from_store(store, spec)
     model, trained = _model(root, store, frame, retrain, model)
     if frame.empty:
         with store.begin() as conn:
@@ -163,46 +172,60 @@ def _resolve(
     return result
 
 
+def _keys_serve(model: TrainedModel, spec: frame_store.KeySpec) -> bool:
+    """Whether the kept keys answer what the model asks: every tf column has its keys."""
+    return set(tf_columns(model.model)) <= set(spec.tf)
+
+
 def _incremental(
     store: Store,
     priority: tuple[str, ...],
     model: TrainedModel,
-    frame: Any,
+    spec: frame_store.KeySpec,
     queued: dict[str, str],
     push: outbox.Plan | None,
     lease: Lease,
 ) -> ResolveResult:
     """Resolve the queued records against the existing residents; only their region moves.
 
-    The queued records are scored against every other record; the *region* is the queued
-    records, the records they score with (down to the evidence floor, so rivals count), and
-    every record of the residents those belong to, widened by the steward decisions that
-    reach into it. The region is clustered as a full pass would (its pairs weighed with the
-    whole store's term frequencies); residents outside it are not touched. A record leaving
-    a resident that it alone held together does not split the rest: a full pass does.
+    The queued records are scored against every record a blocking rule pairs them with
+    (found by key, frame_store.py); the *region* is the queued records, the records they
+    score with (down to the evidence floor, so rivals count), and every record of the
+    residents those belong to, widened by the steward decisions that reach into it. The
+    region is clustered as a full pass would (its pairs weighed with the whole store's term
+    frequencies, counted from the keys); residents outside it are not touched, and only the
+    rows of these records are read. A record leaving a resident that it alone held together
+    does not split the rest: a full pass does.
     """
     settings = model.settings
     floor = evidence_floor(settings, settings.threshold)
-    ids = frame["unique_id"]
-    is_queued = ids.isin(list(queued))
     with store.connect() as conn:
         constraints = steward.load_constraints(conn, references.must_links(conn))
     clusters: dict[str, str] = {}
     region: set[str] = set()
-    if is_queued.any():
-        # Only the records a blocking rule pairs with a queued one go to Splink, weighed
-        # with the whole store's term frequencies: the pairs of a full pass, no others.
-        others = blocking_candidates(frame, is_queued, settings.blocking) & ~is_queued.to_numpy()
-        seeds = set(ids[is_queued])
-        if others.any():
+    kept = _rows(frame_store.read_rows(store, map(record_key, queued)))
+    if not kept.empty:
+
+        def weighed(*frames: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
+            # The whole store's frequencies of the values these frames hold.
+            return lambda column: frame_store.frequencies(
+                store, column, (v for f in frames for v in f[column])
+            )
+
+        # Only the records a blocking rule pairs with a queued one go to Splink: the pairs
+        # of a full pass, no others.
+        seeds = set(kept["unique_id"])
+        others = _rows(frame_store.candidate_rows(store, kept.itertuples(index=False), spec))
+        others = others[~others["unique_id"].isin(seeds)].reset_index(drop=True)
+        if not others.empty:
             near = score_pairs(
-                frame[is_queued], model, floor, against=frame[others], frequencies=frame
+                kept, model, floor, against=others, frequencies=weighed(kept, others)
             )
             seeds |= set(near["unique_id_l"]) | set(near["unique_id_r"])
         with store.connect() as conn:
             region = _region(conn, seeds, constraints)
-        part = frame[ids.isin(list(region))].reset_index(drop=True)
-        pairs = score_pairs(part, model, floor, frequencies=frame)
+        part = _rows(frame_store.read_rows(store, map(record_key, region)))
+        pairs = score_pairs(part, model, floor, frequencies=weighed(part))
         clusters = cluster_frame(
             part,
             pairs,
@@ -214,6 +237,10 @@ def _incremental(
     result = _follow(store, clusters, constraints, queued, priority, push, lease, region)
     result.mode, result.queued = INCREMENTAL, len(queued)
     return result
+
+
+def _rows(rows: list[list[Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _region(conn: sa.Connection, seeds: set[str], constraints: steward.Constraints) -> set[str]:
@@ -246,15 +273,11 @@ def _region(conn: sa.Connection, seeds: set[str], constraints: steward.Constrain
 
 def _links_around(conn: sa.Connection, records: Iterable[str]) -> dict[str, str]:
     """Record -> resident of `records` and of every other record of their residents."""
-    wanted = set(records)
-    by_source = sorted({record_key(u)[2] for u in wanted})
     columns = (links.c.system, links.c.stream, links.c.source_id, links.c.resident_id)
-    found = conn.execute(sa.select(*columns).where(member_of(conn, links.c.source_id, by_source)))
-    rids = sorted(
-        {r.resident_id for r in found if unique_id(r.system, r.stream, r.source_id) in wanted}
-    )
+    where = frame_store.sources_where(conn, links, map(record_key, set(records)))
+    rids = sorted({r.resident_id for r in conn.execute(sa.select(*columns).where(where)).all()})
     rows = conn.execute(sa.select(*columns).where(member_of(conn, links.c.resident_id, rids)))
-    return {unique_id(r.system, r.stream, r.source_id): r.resident_id for r in rows}
+    return {unique_id(r.system, r.stream, r.source_id): r.resident_id for r in rows.all()}
 
 
 def _follow(

@@ -45,6 +45,7 @@ from islandhub.store.tables import (
     resident_keys,
     resident_versions,
     resolution_frame,
+    resolution_keys,
     resolution_queue,
     runs,
     sealing_keys,
@@ -224,6 +225,8 @@ def reseal(conn: Connection, change: Change) -> dict[str, int]:
     # The standardised frame kept for matching holds lookup hashes and sealed source ids of
     # the old key: it is a cache, so it goes, and the next resolution pass rebuilds it.
     conn.execute(resolution_frame.delete())
+    if sa.inspect(conn).has_table(resolution_keys.name):  # migration 0008 runs before 0010
+        conn.execute(resolution_keys.delete())
     if change.after is not None:
         remember(conn, change.after)
     else:

@@ -344,6 +344,21 @@ resolution_frame = sa.Table(
     sa.Column("row", sa.Text, nullable=False),
 )
 
+# The kept frame's blocking keys and term-frequency keys (resolve/frame_store.py): 64-bit
+# hashes of the values a blocking rule or a term-frequency column of the model reads, one
+# row per key and record, written and deleted with the record's frame row. An incremental
+# pass finds a changed record's candidates and the frequencies of its values by key here
+# instead of reading the whole frame. They go wherever the frame's row goes (erasure too).
+resolution_keys = sa.Table(
+    "resolution_keys",
+    metadata,
+    sa.Column("key", sa.BigInteger, primary_key=True),
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("source_id", SOURCE_ID, primary_key=True),
+    sa.Index(None, "system", "stream", "source_id"),
+)
+
 
 def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     """The join condition of two tables keyed by a source record (system, stream, source_id)."""

@@ -20,8 +20,16 @@ from islandhub.pipeline import make_connector
 from islandhub.privacy.erasure import erase
 from islandhub.residents import Reader
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
+from islandhub.resolve.matching import frame_from_store, frame_spec
+from islandhub.resolve.settings import load_settings
 from islandhub.store import open_store
-from islandhub.store.tables import links, resident_keys, tombstones
+from islandhub.store.tables import (
+    links,
+    resident_keys,
+    resolution_frame,
+    resolution_keys,
+    tombstones,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CLERK = Reader("clerk.anna", "erasure request 2026/31")
@@ -51,6 +59,17 @@ def archipelago(tmp_path_factory):
         for island in islands.values():
             island.stop()
         store.dispose()
+
+
+def _rows_of(store, table, system, stream, source_ids):
+    with store.connect() as conn:
+        return conn.execute(
+            sa.select(table.c.source_id).where(
+                table.c.system == system,
+                table.c.stream == stream,
+                table.c.source_id.in_(source_ids),
+            )
+        ).all()
 
 
 def _connect(islands):
@@ -137,8 +156,13 @@ def test_when_every_island_allows_the_person_is_erased_in_the_islands_and_the_hu
     project = load_project(REPO)
     hetu, rid = _resident_with_crm(store, islands, ("ratkaistu", "arkistoitu"))
     connect = _connect(islands)
+    # The matching frame keeps each record standardised, with the hashes of its values.
+    frame_from_store(store, frame_spec(load_settings(REPO)))
     dry = erase(project, store, CLERK, national_id=hetu, dry_run=True, connect=connect)
     assert not dry.refused and not dry.done and islands["crm"].erased == []
+    for island in dry.islands:  # before: the person's records are in the frame, with keys
+        for kept in (resolution_frame, resolution_keys):
+            assert _rows_of(store, kept, island.system, island.stream, island.source_ids)
     report = erase(project, store, CLERK, national_id=hetu, dry_run=False, connect=connect)
     assert report.done and not report.refused
     assert all(i.supported and i.erased == len(i.source_ids) for i in report.islands)
@@ -146,6 +170,9 @@ def test_when_every_island_allows_the_person_is_erased_in_the_islands_and_the_hu
     assert islands["crm"].erased  # the portal's account is gone
     assert not [p for p in _parties(islands, ("ratkaistu", "arkistoitu")) if p[0] == hetu]
     assert _links_of(store, rid) == []
+    for island in report.islands:
+        for kept in (resolution_frame, resolution_keys):
+            assert not _rows_of(store, kept, island.system, island.stream, island.source_ids)
     # The next syncs do not bring the person back.
     hub = load_project(REPO).hub
     for name in ("crm", "cases"):

@@ -1,0 +1,283 @@
+"""The kept resolution frame: standardised rows and their keys, read whole or by key.
+
+Every current source record has a standardised row in `resolution_frame` (see
+`matching.standardise`), reused while its stamp holds, and in `resolution_keys` the 64-bit
+hashes of what a pass looks it up by: each blocking rule's values (its candidates) and each
+term-frequency column's value (how common that value is). Both are written together, in
+one transaction, whenever a record's row is (re)standardised, and deleted together.
+
+A full pass reads the frame whole. An incremental pass reads only the changed records, the
+records sharing a blocking key with them and the region it clusters; the frequencies it
+weighs pairs with are counted from the keys: the same figures as from the whole frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import orjson
+import pandas as pd
+import sqlalchemy as sa
+
+from islandhub.resolve.settings import ResolutionSettings, Rule
+from islandhub.store.bulk import insert_rows, member_of
+from islandhub.store.db import Store, dumps, loads
+from islandhub.store.tables import (
+    landing,
+    resolution_frame,
+    resolution_keys,
+    same_source,
+    source_records,
+)
+
+SOURCE = ("system", "stream", "source_id")
+_FRAME_COLUMNS = (*SOURCE, "stamp", "row")
+_KEY_COLUMNS = ("key", *SOURCE)
+_CHUNK = 5_000  # records per statement when rows and keys are written
+
+Standardiser = Callable[[str, str, str, str], list[Any]]
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What the keys of a row are made of: the blocking rules and the tf columns."""
+
+    columns: tuple[str, ...]  # the frame's columns, in row order
+    rules: tuple[Rule, ...]
+    tf: tuple[str, ...]
+
+    @cached_property
+    def digest(self) -> str:
+        """Short and stable: part of each row's stamp, so other rules mean other keys."""
+        text = orjson.dumps([self.columns, self.rules, self.tf])
+        return hashlib.blake2b(text, digest_size=6).hexdigest()
+
+    @cached_property
+    def _at(self) -> dict[str, int]:
+        return {column: i for i, column in enumerate(self.columns)}
+
+    def rule_keys(self, row: Sequence[Any]) -> list[int]:
+        """One key per blocking rule whose every column has a value in `row`.
+
+        Two rows share a rule's key exactly when Splink's blocking on that rule pairs them
+        (equal values in every column; a missing value pairs with nothing).
+        """
+        keys = []
+        for rule in self.rules:
+            values = [row[self._at[column]] for column in rule]
+            if all(value is not None for value in values):
+                keys.append(_hash("rule", rule, values))
+        return keys
+
+    def keys(self, row: Sequence[Any]) -> list[int]:
+        """The row's rule keys, and per tf column with a value: the value's and the column's."""
+        keys = self.rule_keys(row)
+        for column in self.tf:
+            value = row[self._at[column]]
+            if value is not None:
+                keys += [_hash("tf", column, value), _hash("tf rows", column)]
+        return keys
+
+
+def key_spec(columns: Sequence[str], settings: ResolutionSettings) -> KeySpec:
+    """The keys `settings` need: their blocking rules and their term-frequency columns."""
+    tf = sorted(name for name, options in settings.comparisons.items() if options.term_frequency)
+    return KeySpec(tuple(columns), tuple(settings.blocking), tuple(tf))
+
+
+def _hash(*parts: Any) -> int:
+    digest = hashlib.blake2b(orjson.dumps(parts), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)  # a BIGINT on both backends
+
+
+# --- keeping the frame current -----------------------------------------------------------
+
+
+def refresh(store: Store, stamp: str, spec: KeySpec | None, standardised: Standardiser) -> int:
+    """Standardise the records whose kept row is missing or stale; drop rows of records gone.
+
+    `stamp`: what a row must carry to be reused (the frame version, the sealing key's
+    fingerprint, the key spec's digest), followed by the run that wrote its source record.
+    Keys are kept only with a `spec`. Returns how many rows were standardised.
+    """
+    current = sa.and_(landing.c.status == "mapped", same_source(landing, source_records))
+    kept = resolution_frame
+    stale = sa.or_(
+        kept.c.stamp.is_(None), kept.c.stamp != sa.literal(stamp) + source_records.c.run_id
+    )
+    query = (
+        sa.select(
+            source_records.c.system,
+            source_records.c.stream,
+            source_records.c.source_id,
+            source_records.c.run_id,
+            source_records.c.fields,
+        )
+        .select_from(
+            source_records.join(landing, current).outerjoin(kept, same_source(kept, source_records))
+        )
+        .where(stale)
+    )
+    gone_query = sa.select(kept.c.system, kept.c.stream, kept.c.source_id).where(
+        ~sa.exists(
+            sa.select(landing.c.seq).where(same_source(landing, kept), landing.c.status == "mapped")
+        )
+    )
+    with store.connect() as conn:
+        found = conn.execute(query).all()
+        gone = [tuple(r) for r in conn.execute(gone_query)]
+    rows = []
+    for r in found:
+        row = standardised(r.system, r.stream, r.source_id, r.fields)
+        rows.append((r.system, r.stream, r.source_id, stamp + r.run_id, row))
+    with store.begin() as conn:
+        _forget(conn, gone + [row[:3] for row in rows])
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            insert_rows(
+                conn,
+                kept,
+                _FRAME_COLUMNS,
+                [(*row[:4], dumps(row[4])) for row in chunk],
+                upsert_on=SOURCE,
+            )
+            if spec is not None:
+                keys = [(key, *row[:3]) for row in chunk for key in set(spec.keys(row[4]))]
+                insert_rows(conn, resolution_keys, _KEY_COLUMNS, keys)
+        for start in range(0, len(gone), _CHUNK):
+            conn.execute(
+                kept.delete().where(sources_where(conn, kept, gone[start : start + _CHUNK]))
+            )
+    return len(rows)
+
+
+def _forget(conn: sa.Connection, sources: Sequence[tuple[str, str, str]]) -> None:
+    """Delete the keys of `sources` (their rows are overwritten or deleted by the caller)."""
+    for start in range(0, len(sources), _CHUNK):
+        chunk = sources[start : start + _CHUNK]
+        conn.execute(resolution_keys.delete().where(sources_where(conn, resolution_keys, chunk)))
+
+
+def sources_where(
+    conn: sa.Connection, table: sa.Table, sources: Iterable[tuple[str, str, str]]
+) -> sa.ColumnElement[bool]:
+    """`table`'s rows of `sources`, one (system, stream) at a time so the key's index serves."""
+    by_stream: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for system, stream, source_id in sources:
+        by_stream[(system, stream)].append(source_id)
+    return sa.or_(
+        sa.false(),
+        *(
+            sa.and_(
+                table.c.system == system,
+                table.c.stream == stream,
+                member_of(conn, table.c.source_id, ids),
+            )
+            for (system, stream), ids in by_stream.items()
+        ),
+    )
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def read_all(store: Store) -> list[list[Any]]:
+    """Every kept row, in the order of the source records' key."""
+    query = sa.select(resolution_frame.c.row).order_by(*(resolution_frame.c[c] for c in SOURCE))
+    with store.connect() as conn:
+        texts = conn.execute(query).scalars().all()
+    return _parsed_texts(texts)
+
+
+def count(store: Store) -> int:
+    """How many records the kept frame holds."""
+    with store.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(resolution_frame)).scalar_one()
+        )
+
+
+def read_rows(store: Store, sources: Iterable[tuple[str, str, str]]) -> list[list[Any]]:
+    """The kept rows of `sources` (those it holds), in the order of the source records' key."""
+    by_stream: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for system, stream, source_id in sources:
+        by_stream[(system, stream)].add(source_id)
+    found: dict[tuple[str, str, str], str] = {}
+    kept = resolution_frame
+    with store.connect() as conn:
+        for (system, stream), ids in by_stream.items():
+            wanted = sorted(ids)
+            for start in range(0, len(wanted), _CHUNK):
+                query = sa.select(kept.c.source_id, kept.c.row).where(
+                    kept.c.system == system,
+                    kept.c.stream == stream,
+                    member_of(conn, kept.c.source_id, wanted[start : start + _CHUNK]),
+                )
+                found.update(((system, stream, sid), row) for sid, row in conn.execute(query).all())
+    return _parsed(found)
+
+
+def candidate_rows(store: Store, rows: Iterable[Sequence[Any]], spec: KeySpec) -> list[list[Any]]:
+    """The kept rows of the records sharing a blocking rule's key with one of `rows`.
+
+    `rows` themselves included: exactly the records Splink's prediction blocking would
+    compare them with, so that an incremental pass hands Splink those, not the whole store.
+    """
+    keys = sorted({key for row in rows for key in spec.rule_keys(row)})
+    found: dict[tuple[str, str, str], str] = {}
+    kept, source = resolution_frame, [resolution_keys.c[c] for c in SOURCE]
+    columns = (kept.c.system, kept.c.stream, kept.c.source_id, kept.c.row)
+    with store.connect() as conn:
+        for start in range(0, len(keys), _CHUNK):
+            # Each record once, however many keys it shares: (system, stream, source_id) IN.
+            sharing = sa.select(*source).where(
+                resolution_keys.c.key.in_(keys[start : start + _CHUNK])
+            )
+            query = sa.select(*columns).where(
+                sa.tuple_(kept.c.system, kept.c.stream, kept.c.source_id).in_(sharing)
+            )
+            found.update(((r[0], r[1], r[2]), r[3]) for r in conn.execute(query).all())
+    return _parsed(found)
+
+
+def _parsed(texts: dict[tuple[str, str, str], str]) -> list[list[Any]]:
+    """The rows of `texts`, in the order of their source records' key."""
+    return _parsed_texts([texts[source] for source in sorted(texts)])
+
+
+def _parsed_texts(texts: Sequence[str]) -> list[list[Any]]:
+    # One parse of one JSON array of every row: a fifth of parsing each row on its own.
+    parsed: list[list[Any]] = loads("[" + ",".join(texts) + "]")
+    return parsed
+
+
+def frequencies(store: Store, column: str, values: Iterable[Any]) -> pd.DataFrame:
+    """Each of `values`' share of `column`'s values over the whole frame (Splink's tf table).
+
+    Counted from the keys: the same shares as `value_counts(normalize=True)` of the whole
+    frame's column, for the values asked about only.
+    """
+    distinct = sorted({v for v in values if v is not None and v == v})  # v == v: not NaN
+    by_key = {_hash("tf", column, value): value for value in distinct}
+    counted: dict[Any, int] = {}
+    keys = list(by_key)
+    with store.connect() as conn:
+        total = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(resolution_keys)
+            .where(resolution_keys.c.key == _hash("tf rows", column))
+        ).scalar_one()
+        for start in range(0, len(keys), _CHUNK):
+            query = (
+                sa.select(resolution_keys.c.key, sa.func.count())
+                .where(resolution_keys.c.key.in_(keys[start : start + _CHUNK]))
+                .group_by(resolution_keys.c.key)
+            )
+            counted.update({by_key[key]: n for key, n in conn.execute(query)})
+    shares = [counted.get(v, 0) / total if total else 0.0 for v in distinct]
+    return pd.DataFrame({column: distinct, f"tf_{column}": shares})

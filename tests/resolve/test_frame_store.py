@@ -1,0 +1,192 @@
+"""The kept resolution frame's keys (resolve/frame_store.py), on SQLite and PostgreSQL.
+
+An incremental pass finds a changed record's candidates and the frequencies of its values by
+key instead of reading the whole frame: the keys must give exactly what the whole frame
+gives (Splink's blocking, term frequencies), and follow changes, removals and other rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from islandhub.resolve import frame_store, splink_columns
+from islandhub.resolve.matching import (
+    COLUMNS,
+    blocking_candidates,
+    frame_from_store,
+    frame_spec,
+    term_frequencies,
+)
+from islandhub.resolve.settings import load_settings
+from islandhub.store import open_store
+from islandhub.store.db import dumps, now
+from islandhub.store.tables import landing, resolution_keys, source_records
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def uids(rows) -> set[str]:
+    return {row[COLUMNS.index("unique_id")] for row in rows}
+
+
+@pytest.mark.slow
+def test_the_keys_find_the_records_blocking_pairs_and_count_like_the_whole_frame(
+    small_demo, tmp_path
+):
+    store = small_demo.copy(tmp_path)
+    spec = frame_spec(small_demo.model.settings)
+    frame = frame_from_store(store, spec)
+    chosen = frame["unique_id"].isin(frame["unique_id"].sample(20, random_state=3))
+    rows = frame[chosen].itertuples(index=False)
+    found = uids(frame_store.candidate_rows(store, rows, spec))
+    expected = set(frame["unique_id"][blocking_candidates(frame, chosen, spec.rules)])
+    assert set(frame["unique_id"][chosen]) <= found
+    assert 20 < len(found) < len(frame) / 2
+    assert found == expected
+    names = [*frame["family_name"].sample(30, random_state=4), None]
+    counted = frame_store.frequencies(store, "family_name", names)
+    whole = term_frequencies(frame, "family_name")
+    whole = whole[whole["family_name"].isin(names)]
+    assert len(counted) == len(whole) > 10
+    assert dict(zip(*counted.to_numpy().T, strict=True)) == dict(
+        zip(*whole.to_numpy().T, strict=True)
+    )
+    store.dispose()
+
+
+def _record(conn, source_id, *, family, postal, email, seq, status="mapped"):
+    run, at = f"run-{source_id}-{seq}", now()
+    fields = {
+        "given_name": f"Etu{source_id}",
+        "family_name": family,
+        "birth_date": f"1980-01-0{seq}",
+        "email": email,
+        "address.postal_code": postal,
+    }
+    key = {"system": "register", "stream": "people", "source_id": source_id}
+    for table in (landing, source_records):
+        conn.execute(
+            table.delete().where(*(table.c[column] == value for column, value in key.items()))
+        )
+    conn.execute(
+        landing.insert().values(
+            **key,
+            content_hash=str(seq),
+            payload="{}",
+            status=status,
+            seq=seq,
+            run_id=run,
+            landed_at=at,
+        )
+    )
+    conn.execute(source_records.insert().values(**key, fields=dumps(fields), run_id=run,
+                                                observed_at=at))  # fmt: skip
+
+
+def test_the_keys_follow_changes_removals_and_other_rules(store_url):
+    store = open_store(store_url)
+    settings = load_settings(REPO)
+    spec = frame_spec(settings)
+    with store.begin() as conn:
+        _record(conn, "A", family="Virtanen", postal="00100", email="a@example.fi", seq=1)
+        _record(conn, "B", family="Virtanen", postal="00100", email="b@example.fi", seq=2)
+        _record(conn, "C", family="Korhonen", postal="00200", email="a@example.fi", seq=3)
+    frame = frame_from_store(store, spec)
+    a = frame[frame["unique_id"] == "register|people|A"].itertuples(index=False)
+    a = list(a)
+    assert uids(frame_store.candidate_rows(store, a, spec)) == {
+        "register|people|A",
+        "register|people|B",
+        "register|people|C",  # name+postal, email
+    }
+
+    def share(name: str) -> float:
+        table = frame_store.frequencies(store, "family_name", [name])
+        return float(table["tf_family_name"].iloc[0])
+
+    assert (share("virtanen"), share("korhonen")) == (2 / 3, 1 / 3)
+
+    # C changes its name (a new run wrote it), B is deleted in its island.
+    with store.begin() as conn:
+        _record(conn, "C", family="Virtanen", postal="00200", email="c@example.fi", seq=4)
+        conn.execute(landing.update().where(landing.c.source_id == "B").values(status="deleted"))
+    frame_from_store(store, spec)
+    assert uids(frame_store.candidate_rows(store, a, spec)) == {"register|people|A"}
+    assert (share("virtanen"), share("korhonen")) == (1.0, 0.0)
+    with store.connect() as conn:
+        left = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(resolution_keys)
+            .where(resolution_keys.c.source_id == "B")
+        ).scalar_one()
+    assert left == 0  # nothing of a record that is no longer current stays
+
+    # Other blocking rules: other keys, the rows stamped again.
+    by_family = frame_spec(replace(settings, blocking=(("family_name",),)))
+    assert by_family.digest != spec.digest
+    assert frame_store.count(store) == 2
+    frame_from_store(store, by_family)
+    assert uids(frame_store.candidate_rows(store, a, by_family)) == {
+        "register|people|A",
+        "register|people|C",
+    }
+    store.dispose()
+
+
+@pytest.mark.slow
+def test_an_incremental_pass_does_not_read_the_whole_frame(small_demo, tmp_path, monkeypatch):
+    from islandhub.resolve.matching import save_model
+    from islandhub.resolve.reconcile import INCREMENTAL, resolve
+
+    from .test_incremental import detach
+
+    store = small_demo.copy(tmp_path)
+    save_model(store, small_demo.model)
+    resolve(REPO, store, small_demo.hub.priority, full=True)
+    frame = frame_from_store(store, frame_spec(small_demo.model.settings))
+    changed = [tuple(u.split("|", 2)) for u in frame["unique_id"].sample(5, random_state=5)]
+    detach(store, changed, small_demo.hub.priority)
+
+    def whole(_store):
+        raise AssertionError("an incremental pass read the whole frame")
+
+    monkeypatch.setattr(frame_store, "read_all", whole)
+    result = resolve(REPO, store, small_demo.hub.priority)
+    assert result.mode == INCREMENTAL and result.queued == 5
+    store.dispose()
+
+
+NAMES = ["given_name", "first name", "group", "coordinates['lat']", "tags[1]", '"sur NAME"']
+
+
+def test_splinks_column_names_parse_once_and_alike():
+    from splink.internals.input_column import InputColumn
+
+    splink_columns.install()
+    memoised = [InputColumn(n, sqlglot_dialect_str="duckdb") for n in NAMES]
+    parsed = [splink_columns._parse(n, "duckdb") for n in NAMES]
+    assert [c.col_builder for c in memoised] == parsed
+    assert [c.name_l for c in memoised] == [
+        InputColumn(n, sqlglot_dialect_str="duckdb").name_l for n in NAMES
+    ]
+    with pytest.raises(ValueError, match="Could not parse input column"):
+        InputColumn("[]", sqlglot_dialect_str="duckdb")  # errors are not memoised: raised again
+    with pytest.raises(ValueError, match="Could not parse input column"):
+        InputColumn("[]", sqlglot_dialect_str="duckdb")
+
+
+def test_splinks_column_names_are_parsed_once(monkeypatch):
+    import sqlglot
+    from splink.internals.input_column import InputColumn
+
+    splink_columns.install()
+    InputColumn("email_local", sqlglot_dialect_str="duckdb")
+    calls = []
+    original = sqlglot.parse_one
+    monkeypatch.setattr(sqlglot, "parse_one", lambda *a, **k: calls.append(a) or original(*a, **k))
+    InputColumn("email_local", sqlglot_dialect_str="duckdb")
+    assert calls == []
