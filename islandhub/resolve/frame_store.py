@@ -31,15 +31,20 @@ from islandhub.store.tables import (
     landing,
     resolution_frame,
     resolution_keys,
+    resolution_marks,
     same_source,
     source_records,
+    sync_state,
 )
 
 SOURCE = ("system", "stream", "source_id")
 _FRAME_COLUMNS = (*SOURCE, "stamp", "row")
 _KEY_COLUMNS = ("key", *SOURCE)
+_MARK_KEY = ("system", "stream")
+_MARK_COLUMNS = (*_MARK_KEY, "seq", "stamp")
 _CHUNK = 5_000  # records per statement when rows and keys are written
 
+Source = tuple[str, str, str]  # system, stream, source_id
 Standardiser = Callable[[str, str, str, str], list[Any]]
 
 
@@ -98,13 +103,66 @@ def _hash(*parts: Any) -> int:
 # --- keeping the frame current -----------------------------------------------------------
 
 
-def refresh(store: Store, stamp: str, spec: KeySpec | None, standardised: Standardiser) -> int:
+def refresh(
+    store: Store,
+    stamp: str,
+    spec: KeySpec | None,
+    standardised: Standardiser,
+    *,
+    whole: bool = False,
+    queued: Iterable[Source] = (),
+) -> int:
     """Standardise the records whose kept row is missing or stale; drop rows of records gone.
 
     `stamp`: what a row must carry to be reused (the frame version, the sealing key's
     fingerprint, the key spec's digest), followed by the run that wrote its source record.
-    Keys are kept only with a `spec`. Returns how many rows were standardised.
+    Keys are kept only with a `spec`. Only the records landed since each stream's mark are
+    looked at (landing's sequence moves with every change); with `whole`, or without marks
+    made with this stamp, every record is (a full pass: it reads every row anyway, and so
+    mends whatever changed past landing). The `queued` records (an incremental pass's) are
+    looked at too, wherever they landed. Returns how many rows were standardised.
     """
+    with store.connect() as conn:
+        landed = {
+            (r.system, r.stream): r.landed_seq
+            for r in conn.execute(
+                sa.select(sync_state.c.system, sync_state.c.stream, sync_state.c.landed_seq)
+            )
+        }
+        marks = {(r.system, r.stream): r for r in conn.execute(sa.select(resolution_marks))}
+        if not whole and all(s in marks and marks[s].stamp == stamp for s in landed):
+            moved = {s: marks[s].seq for s in landed if landed[s] > marks[s].seq}
+            stale, gone = _landed_since(conn, stamp, moved, sorted(set(queued)))
+        else:
+            stale, gone = _every_record(conn, stamp)
+    rows = []
+    for r in stale:
+        row = standardised(r.system, r.stream, r.source_id, r.fields)
+        rows.append((r.system, r.stream, r.source_id, stamp + r.run_id, row))
+    with store.begin() as conn:
+        _forget(conn, gone + [row[:3] for row in rows])
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            insert_rows(
+                conn,
+                resolution_frame,
+                _FRAME_COLUMNS,
+                [(*row[:4], dumps(row[4])) for row in chunk],
+                upsert_on=SOURCE,
+            )
+            if spec is not None:
+                keys = [(key, *row[:3]) for row in chunk for key in set(spec.keys(row[4]))]
+                insert_rows(conn, resolution_keys, _KEY_COLUMNS, keys)
+        for start in range(0, len(gone), _CHUNK):
+            where = sources_where(conn, resolution_frame, gone[start : start + _CHUNK])
+            conn.execute(resolution_frame.delete().where(where))
+        marked = [(system, stream, seq, stamp) for (system, stream), seq in landed.items()]
+        insert_rows(conn, resolution_marks, _MARK_COLUMNS, marked, upsert_on=_MARK_KEY)
+    return len(rows)
+
+
+def _every_record(conn: sa.Connection, stamp: str) -> tuple[list[Any], list[Source]]:
+    """The current records whose row is missing or stale, and the rows of records gone."""
     current = sa.and_(landing.c.status == "mapped", same_source(landing, source_records))
     kept = resolution_frame
     stale = sa.or_(
@@ -123,37 +181,50 @@ def refresh(store: Store, stamp: str, spec: KeySpec | None, standardised: Standa
         )
         .where(stale)
     )
-    gone_query = sa.select(kept.c.system, kept.c.stream, kept.c.source_id).where(
+    gone = sa.select(kept.c.system, kept.c.stream, kept.c.source_id).where(
         ~sa.exists(
             sa.select(landing.c.seq).where(same_source(landing, kept), landing.c.status == "mapped")
         )
     )
-    with store.connect() as conn:
-        found = conn.execute(query).all()
-        gone = [tuple(r) for r in conn.execute(gone_query)]
-    rows = []
-    for r in found:
-        row = standardised(r.system, r.stream, r.source_id, r.fields)
-        rows.append((r.system, r.stream, r.source_id, stamp + r.run_id, row))
-    with store.begin() as conn:
-        _forget(conn, gone + [row[:3] for row in rows])
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            insert_rows(
-                conn,
-                kept,
-                _FRAME_COLUMNS,
-                [(*row[:4], dumps(row[4])) for row in chunk],
-                upsert_on=SOURCE,
-            )
-            if spec is not None:
-                keys = [(key, *row[:3]) for row in chunk for key in set(spec.keys(row[4]))]
-                insert_rows(conn, resolution_keys, _KEY_COLUMNS, keys)
-        for start in range(0, len(gone), _CHUNK):
-            conn.execute(
-                kept.delete().where(sources_where(conn, kept, gone[start : start + _CHUNK]))
-            )
-    return len(rows)
+    return list(conn.execute(query).all()), [(r[0], r[1], r[2]) for r in conn.execute(gone).all()]
+
+
+def _landed_since(
+    conn: sa.Connection, stamp: str, moved: dict[tuple[str, str], int], queued: list[Source]
+) -> tuple[list[Any], list[Source]]:
+    """As `_every_record`, for the records landed since each stream's mark, and `queued`."""
+    kept = resolution_frame
+    columns = (
+        landing.c.system,
+        landing.c.stream,
+        landing.c.source_id,
+        landing.c.status,
+        source_records.c.run_id,
+        source_records.c.fields,
+        kept.c.stamp,
+    )
+    joined = landing.outerjoin(source_records, same_source(source_records, landing)).outerjoin(
+        kept, same_source(kept, landing)
+    )
+    wheres = [
+        sa.and_(landing.c.system == system, landing.c.stream == stream, landing.c.seq > seq)
+        for (system, stream), seq in moved.items()
+    ]
+    for start in range(0, len(queued), _CHUNK):
+        wheres.append(sources_where(conn, landing, queued[start : start + _CHUNK]))
+    seen: dict[Source, Any] = {}
+    for where in wheres:
+        for r in conn.execute(sa.select(*columns).select_from(joined).where(where)).all():
+            seen[(r.system, r.stream, r.source_id)] = r
+    stale: list[Any] = []
+    gone: list[Source] = []
+    for source, r in seen.items():
+        if r.status == "mapped" and r.run_id is not None:
+            if r.stamp != stamp + r.run_id:
+                stale.append(r)
+        elif r.stamp is not None:
+            gone.append(source)
+    return stale, gone
 
 
 def _forget(conn: sa.Connection, sources: Sequence[tuple[str, str, str]]) -> None:

@@ -94,21 +94,28 @@ def frame_from_store(store: Store, spec: KeySpec | None = None) -> pd.DataFrame:
     last one. With `spec` (the resolution settings' rules) each row's keys are kept with it,
     for the incremental passes that read the frame by key.
     """
-    refresh_frame(store, spec)
+    refresh_frame(store, spec, whole=True)
     return pd.DataFrame(frame_store.read_all(store), columns=list(COLUMNS))
 
 
-def refresh_frame(store: Store, spec: KeySpec | None) -> int:
+def refresh_frame(
+    store: Store,
+    spec: KeySpec | None,
+    *,
+    whole: bool = False,
+    queued: Iterable[RecordKey] = (),
+) -> int:
     """Standardise the records whose kept row is stale; how many were.
 
     A row holds while its stamp does: this code's FRAME_VERSION, the sealing key's
     fingerprint, the key spec's digest (another spec: other keys) and the run that wrote
-    the source record.
+    the source record. Only records landed since the frame's marks, and the `queued` ones,
+    are looked at, unless `whole` (frame_store.refresh).
     """
     from islandhub.privacy.crypto import fingerprint
 
     stamp = f"{FRAME_VERSION}:{fingerprint()[:16]}:{spec.digest if spec else '-'}:"
-    return frame_store.refresh(store, stamp, spec, standardised_row)
+    return frame_store.refresh(store, stamp, spec, standardised_row, whole=whole, queued=queued)
 
 
 def standardised_row(system: str, stream: str, source_id: str, text: str) -> list[Any]:

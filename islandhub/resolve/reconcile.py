@@ -151,7 +151,7 @@ def _resolve(
     if model is not None and not full:
         if not queued:
             return ResolveResult(0, 0, 0, 0, 0, False, mode=INCREMENTAL)
-        refresh_frame(store, spec)
+        refresh_frame(store, spec, queued=map(record_key, queued))
         if _keys_serve(model, spec) and len(queued) <= INCREMENTAL_SHARE * frame_store.count(store):
             # A pass of bounded size that builds many small objects (the frame's rows): the
             # cyclic collector would rescan the heap of pandas and Splink every few hundred.

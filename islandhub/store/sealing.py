@@ -46,6 +46,7 @@ from islandhub.store.tables import (
     resident_versions,
     resolution_frame,
     resolution_keys,
+    resolution_marks,
     resolution_queue,
     runs,
     sealing_keys,
@@ -227,6 +228,7 @@ def reseal(conn: Connection, change: Change) -> dict[str, int]:
     conn.execute(resolution_frame.delete())
     if sa.inspect(conn).has_table(resolution_keys.name):  # migration 0008 runs before 0010
         conn.execute(resolution_keys.delete())
+        conn.execute(resolution_marks.delete())
     if change.after is not None:
         remember(conn, change.after)
     else:

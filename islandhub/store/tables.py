@@ -359,6 +359,20 @@ resolution_keys = sa.Table(
     sa.Index(None, "system", "stream", "source_id"),
 )
 
+# How far the kept frame has followed each stream: every record landed up to `seq` (landing's
+# sequence, which moves with every change, deletion or quarantine of a record) has its row
+# and keys made with `stamp` (frame version, key fingerprint, keys' spec). A pass checks
+# only the records landed since; a stream without a mark, or with another stamp, is checked
+# whole. Deleted with the frame when it is dropped (a new sealing key).
+resolution_marks = sa.Table(
+    "resolution_marks",
+    metadata,
+    sa.Column("system", SYSTEM, primary_key=True),
+    sa.Column("stream", SYSTEM, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("stamp", sa.String(120), nullable=False),
+)
+
 
 def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     """The join condition of two tables keyed by a source record (system, stream, source_id)."""

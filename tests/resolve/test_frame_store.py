@@ -19,12 +19,13 @@ from islandhub.resolve.matching import (
     blocking_candidates,
     frame_from_store,
     frame_spec,
+    refresh_frame,
     term_frequencies,
 )
 from islandhub.resolve.settings import load_settings
 from islandhub.store import open_store
 from islandhub.store.db import dumps, now
-from islandhub.store.tables import landing, resolution_keys, source_records
+from islandhub.store.tables import landing, resolution_keys, source_records, sync_state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,9 +86,27 @@ def _record(conn, source_id, *, family, postal, email, seq, status="mapped"):
     )
     conn.execute(source_records.insert().values(**key, fields=dumps(fields), run_id=run,
                                                 observed_at=at))  # fmt: skip
+    _landed_up_to(conn, seq)
 
 
-def test_the_keys_follow_changes_removals_and_other_rules(store_url):
+def _landed_up_to(conn, seq):
+    """The stream's landed sequence, as landing moves it with every record it lands."""
+    where = (sync_state.c.system == "register", sync_state.c.stream == "people")
+    conn.execute(sync_state.delete().where(*where))
+    conn.execute(
+        sync_state.insert().values(
+            system="register",
+            stream="people",
+            state="{}",
+            run_id="r",
+            updated_at=now(),
+            landed_seq=seq,
+            published_seq=seq,
+        )
+    )
+
+
+def test_the_keys_follow_changes_removals_and_other_rules(store_url, monkeypatch):
     store = open_store(store_url)
     settings = load_settings(REPO)
     spec = frame_spec(settings)
@@ -113,8 +132,12 @@ def test_the_keys_follow_changes_removals_and_other_rules(store_url):
     # C changes its name (a new run wrote it), B is deleted in its island.
     with store.begin() as conn:
         _record(conn, "C", family="Virtanen", postal="00200", email="c@example.fi", seq=4)
-        conn.execute(landing.update().where(landing.c.source_id == "B").values(status="deleted"))
-    frame_from_store(store, spec)
+        deleted = landing.update().where(landing.c.source_id == "B")
+        conn.execute(deleted.values(status="deleted", seq=5))
+        _landed_up_to(conn, 5)
+    with monkeypatch.context() as only_since:  # the marks: only what landed since is read
+        only_since.setattr(frame_store, "_every_record", None)
+        assert refresh_frame(store, spec) == 1  # C again; B's row and keys deleted
     assert uids(frame_store.candidate_rows(store, a, spec)) == {"register|people|A"}
     assert (share("virtanen"), share("korhonen")) == (1.0, 0.0)
     with store.connect() as conn:

@@ -203,7 +203,7 @@ def test_the_blocking_candidates_give_splink_the_pairs_of_a_full_pass(small_demo
 def test_the_frame_is_kept_standardised_and_follows_changes_and_removals(small_demo, tmp_path):
     from islandhub.resolve.matching import COLUMNS, frame_from_store
     from islandhub.store.db import dumps
-    from islandhub.store.tables import landing, resolution_frame
+    from islandhub.store.tables import landing, resolution_frame, sync_state
 
     store = small_demo.copy(tmp_path)
     first = frame_from_store(store)
@@ -231,15 +231,21 @@ def test_the_frame_is_kept_standardised_and_follows_changes_and_removals(small_d
             source_records.update().where(key).values(fields=dumps(fields), run_id=uuid7())
         )
         gone = removed.split("|", 2)
-        conn.execute(
-            landing.update()
-            .where(
-                landing.c.system == gone[0],
-                landing.c.stream == gone[1],
-                landing.c.source_id == gone[2],
+        # As landing does: each record it lands again takes the stream's next sequence.
+        for (system_, stream_, source_id_), status in ((changed.split("|", 2), "mapped"),
+                                                       (gone, "deleted")):  # fmt: skip
+            state = (sync_state.c.system == system_) & (sync_state.c.stream == stream_)
+            seq = conn.execute(sa.select(sync_state.c.landed_seq).where(state)).scalar_one() + 1
+            conn.execute(sync_state.update().where(state).values(landed_seq=seq))
+            conn.execute(
+                landing.update()
+                .where(
+                    landing.c.system == system_,
+                    landing.c.stream == stream_,
+                    landing.c.source_id == source_id_,
+                )
+                .values(status=status, seq=seq)
             )
-            .values(status="deleted")
-        )
     after = frame_from_store(store).set_index("unique_id")
     assert after.loc[changed, "family_name"] == "uusinimi"
     assert removed not in after.index

@@ -1,4 +1,4 @@
-"""The kept frame's blocking and term-frequency keys, so an incremental pass reads by key.
+"""The kept frame's keys and marks, so an incremental pass reads by key what changed.
 
 Revision ID: 0010
 Revises: 0009
@@ -30,8 +30,17 @@ def upgrade() -> None:
         "resolution_keys",
         ["system", "stream", "source_id"],
     )
+    op.create_table(
+        "resolution_marks",
+        sa.Column("system", sa.String(64), nullable=False),
+        sa.Column("stream", sa.String(64), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("stamp", sa.String(120), nullable=False),
+        sa.PrimaryKeyConstraint("system", "stream", name="pk_resolution_marks"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("resolution_marks")
     op.drop_index("ix_resolution_keys_system_stream_source_id", table_name="resolution_keys")
     op.drop_table("resolution_keys")
