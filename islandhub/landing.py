@@ -9,7 +9,9 @@ national-id fields and every HETU-holding text, HETU-shaped source ids and the m
 `national_id`. The mapping itself sees the clear values; landed records mapped again
 (remap) are opened first. The content hash is taken of the sealed payload: deterministic
 sealing keeps an unchanged record's hash, and a hash of the clear payload beside it would
-let anyone try every HETU against it.
+let anyone try every HETU against it. What the writer would otherwise open again (the clear
+values the quality check reads, the national-id lookup key publishing needs) is handed to it
+beside each mapped record, in memory only (`Item.clear`, resolve/publish.py ClearValues).
 
 A mapped record's references to other islands' records (the mapping's `references:`) are
 written with its `source_records` row and replaced when it is mapped again
@@ -38,9 +40,11 @@ from islandhub.privacy.at_rest import (
     seal_tree,
     unseal_tree,
 )
+from islandhub.privacy.crypto import KeyMismatch, try_unseal
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve import references as refs
-from islandhub.resolve.publish import Pending
+from islandhub.resolve.keys import national_id_key
+from islandhub.resolve.publish import ClearValues, Pending
 from islandhub.store import lease
 from islandhub.store.bulk import insert_rows, member_of, timestamp
 from islandhub.store.db import Store, dumps, loads, now
@@ -71,6 +75,9 @@ class Item:
     fields: str | None  # the mapped values as stored (JSON); None: quarantined
     warnings: str | None  # JSON list, or None when there are none
     reasons: list[str]
+    # What the writer would otherwise open again (mapped records only): crosses the pipe to
+    # the writer and ends in its Pending record, in memory only; never stored or shown.
+    clear: ClearValues | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -157,7 +164,8 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
         )
         if m is not None:
             # Serialised here, in the worker: one string crosses to the writer, not a dict.
-            item.fields = _sealed_fields(m.values)
+            item.fields, sealed = _sealed_fields(m.values)
+            item.clear = _clear_values(item.source_id, item.fields, sealed)
             item.warnings = dumps([mask_text(w) for w in m.warnings]) if m.warnings else None
             if m.references:
                 prepared.references[item.source_id] = refs.as_stored(m.references)
@@ -211,11 +219,55 @@ def _reads_any(record: Any, paths: tuple[str, ...]) -> bool:
 _SEALED_FIELDS = tuple(SEALED_FIELDS)
 
 
-def _sealed_fields(values: dict[str, Any]) -> str:
-    """Mapped fields as stored: the national id sealed, and any other HETU-holding text."""
+def _sealed_fields(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Mapped fields as stored, as JSON and as the dict it holds.
+
+    The national id is sealed, and any other HETU-holding text.
+    """
     quick = seal_known(values, _SEALED_FIELDS)
     text = dumps(quick)
-    return dumps(seal_tree(quick)) if may_hold_hetu(text) else text
+    if not may_hold_hetu(text):
+        return text, quick
+    sealed = seal_tree(quick)
+    return dumps(sealed), sealed
+
+
+def _clear_values(source_id: str, text: str, stored: dict[str, Any]) -> ClearValues | None:
+    """What the writer opens of a mapped record, opened here, with the same functions.
+
+    Here the values were sealed a moment ago, so opening them is a lookup in the keyring's
+    memo, and the writer (the slower process) is spared the cipher and the lookup hash. The
+    results are exactly the writer's own: `try_unseal` of the source id, `unsealed_fields`
+    of the stored fields (only the opened ones are kept: less to pickle) and the lookup key.
+    A national id the key computation would fail on gives None: the writer then fails the
+    same way as before, at the same point of the run.
+    """
+    national_id = stored.get("national_id")
+    if national_id is not None and not isinstance(national_id, str):
+        return None
+    try:
+        key = national_id_key(national_id)
+    except KeyMismatch:  # an island's "nid1:..." text that does not open: the writer raises
+        return None
+    return ClearValues(try_unseal(source_id), _opened(text, stored), key)
+
+
+def _opened(text: str, stored: dict[str, Any]) -> str | dict[str, str]:
+    """The sealed ones of the stored fields (`text`: their JSON), opened (ClearValues.fields)."""
+    # Most records hold one sealed value, their national id: the JSON shows it without a walk
+    # (a field whose value starts with the prefix shows it in the JSON).
+    national_id = stored.get("national_id")
+    if (
+        text.count(crypto.PREFIX) == 1
+        and isinstance(national_id, str)
+        and national_id.startswith(crypto.PREFIX)
+    ):
+        return try_unseal(national_id)
+    return {
+        name: try_unseal(value)
+        for name, value in stored.items()
+        if isinstance(value, str) and value.startswith(crypto.PREFIX)
+    }
 
 
 # --- a record the store cannot hold (issue 9, hostile input) ---------------------------------
@@ -335,7 +387,7 @@ def land(
         conn.execute(runs.update().where(runs.c.run_id == counts.run_id).values(**counters(counts)))
     observed = stamp.isoformat()
     pending = [
-        Pending(i.source_id, loads(i.fields), observed, counts.run_id, seq)
+        Pending(i.source_id, loads(i.fields), observed, counts.run_id, seq, i.clear)
         for seq, i in enumerate(changed, start=landed_seq + 1)
         if i.fields is not None
     ]

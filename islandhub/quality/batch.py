@@ -25,8 +25,6 @@ import sqlalchemy as sa
 from islandhub.config import Project, SystemConfig
 from islandhub.errors import RunFailed
 from islandhub.landing import sequence
-from islandhub.privacy.at_rest import unsealed_fields
-from islandhub.privacy.crypto import try_unseal
 from islandhub.quality import results, scores
 from islandhub.quality.outcome import Validation
 from islandhub.quality.suites import Suite, suite_for
@@ -79,9 +77,10 @@ class StreamCheck:
         present = [p for p in pending if p.fields is not None]
         if not present:
             return
-        # National ids are stored sealed: the checks (HETU validity) read them in clear.
-        self._ids.extend(try_unseal(p.source_id) for p in present)
-        rows = [unsealed_fields(p.fields) for p in present if p.fields is not None]
+        # National ids are stored sealed: the checks (HETU validity) read them in clear, as
+        # the extract worker handed them over, or opened here (records read from the store).
+        self._ids.extend(p.clear_source_id() for p in present)
+        rows = [p.clear_fields() for p in present]
         for name, column in self._columns.items():
             column.extend([fields.get(name) for fields in rows])
         if len(self._ids) >= SLICE:
