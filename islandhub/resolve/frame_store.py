@@ -299,6 +299,13 @@ def candidate_rows(store: Store, rows: Iterable[Sequence[Any]], spec: KeySpec) -
     `rows` themselves included: exactly the records Splink's prediction blocking would
     compare them with, so that an incremental pass hands Splink those, not the whole store.
     """
+    return _parsed_texts([text for _, text in candidate_texts(store, rows, spec)])
+
+
+def candidate_texts(
+    store: Store, rows: Iterable[Sequence[Any]], spec: KeySpec
+) -> list[tuple[Source, str]]:
+    """`candidate_rows` as stored (JSON arrays, for DuckDB to read), with their sources."""
     keys = sorted({key for row in rows for key in spec.rule_keys(row)})
     found: dict[tuple[str, str, str], str] = {}
     kept, source = resolution_frame, [resolution_keys.c[c] for c in SOURCE]
@@ -306,14 +313,13 @@ def candidate_rows(store: Store, rows: Iterable[Sequence[Any]], spec: KeySpec) -
     with store.connect() as conn:
         for start in range(0, len(keys), _CHUNK):
             # Each record once, however many keys it shares: (system, stream, source_id) IN.
-            sharing = sa.select(*source).where(
-                resolution_keys.c.key.in_(keys[start : start + _CHUNK])
-            )
+            chunk = keys[start : start + _CHUNK]
+            sharing = sa.select(*source).where(resolution_keys.c.key.in_(chunk))
             query = sa.select(*columns).where(
                 sa.tuple_(kept.c.system, kept.c.stream, kept.c.source_id).in_(sharing)
             )
             found.update(((r[0], r[1], r[2]), r[3]) for r in conn.execute(query).all())
-    return _parsed(found)
+    return [(source, found[source]) for source in sorted(found)]
 
 
 def _parsed(texts: dict[tuple[str, str, str], str]) -> list[list[Any]]:

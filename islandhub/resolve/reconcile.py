@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from islandhub.resolve import frame_store, references, steward
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.matching import (
     COLUMNS,
+    KeptRows,
     TrainedModel,
     cluster_frame,
     evidence_floor,
@@ -205,27 +207,20 @@ def _incremental(
     region: set[str] = set()
     kept = _rows(frame_store.read_rows(store, map(record_key, queued)))
     if not kept.empty:
-
-        def weighed(*frames: pd.DataFrame) -> Callable[[str], pd.DataFrame]:
-            # The whole store's frequencies of the values these frames hold.
-            return lambda column: frame_store.frequencies(
-                store, column, (v for f in frames for v in f[column])
-            )
-
+        # The whole store's frequencies of the values scored, counted from the kept keys.
+        weighed = partial(frame_store.frequencies, store)
         # Only the records a blocking rule pairs with a queued one go to Splink: the pairs
-        # of a full pass, no others.
+        # of a full pass, no others. DuckDB reads their stored rows itself.
         seeds = set(kept["unique_id"])
-        others = _rows(frame_store.candidate_rows(store, kept.itertuples(index=False), spec))
-        others = others[~others["unique_id"].isin(seeds)].reset_index(drop=True)
-        if not others.empty:
-            near = score_pairs(
-                kept, model, floor, against=others, frequencies=weighed(kept, others)
-            )
+        found = frame_store.candidate_texts(store, kept.itertuples(index=False), spec)
+        others = KeptRows([text for key, text in found if unique_id(*key) not in seeds])
+        if others.texts:
+            near = score_pairs(kept, model, floor, against=others, frequencies=weighed)
             seeds |= set(near["unique_id_l"]) | set(near["unique_id_r"])
         with store.connect() as conn:
             region = _region(conn, seeds, constraints)
         part = _rows(frame_store.read_rows(store, map(record_key, region)))
-        pairs = score_pairs(part, model, floor, frequencies=weighed(part))
+        pairs = score_pairs(part, model, floor, frequencies=weighed)
         clusters = cluster_frame(
             part,
             pairs,

@@ -8,6 +8,7 @@ gives (Splink's blocking, term frequencies), and follow changes, removals and ot
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,12 @@ import sqlalchemy as sa
 from islandhub.resolve import frame_store, splink_columns
 from islandhub.resolve.matching import (
     COLUMNS,
+    KeptRows,
     blocking_candidates,
     frame_from_store,
     frame_spec,
     refresh_frame,
+    score_pairs,
     term_frequencies,
 )
 from islandhub.resolve.settings import load_settings
@@ -56,7 +59,29 @@ def test_the_keys_find_the_records_blocking_pairs_and_count_like_the_whole_frame
     assert dict(zip(*counted.to_numpy().T, strict=True)) == dict(
         zip(*whole.to_numpy().T, strict=True)
     )
+    # Scored against the stored rows (DuckDB reads them) with frequencies from the keys:
+    # the same pairs and weights as against a frame of them weighed by the whole frame.
+    chosen_ids = set(frame["unique_id"][chosen])
+    texts = frame_store.candidate_texts(store, frame[chosen].itertuples(index=False), spec)
+    others = KeptRows([text for key, text in texts if "|".join(key) not in chosen_ids])
+    model = small_demo.model
+    kept = score_pairs(
+        frame[chosen],
+        model,
+        0.01,
+        against=others,
+        frequencies=partial(frame_store.frequencies, store),
+    )
+    candidates = frame["unique_id"].isin(found - chosen_ids)
+    framed = score_pairs(frame[chosen], model, 0.01, against=frame[candidates], frequencies=frame)
+    assert len(kept) > 0
+    assert weights(kept) == weights(framed)
     store.dispose()
+
+
+def weights(pairs) -> dict[frozenset[str], float]:
+    columns = (pairs["unique_id_l"], pairs["unique_id_r"], pairs["match_weight"])
+    return {frozenset((a, b)): round(w, 9) for a, b, w in zip(*columns, strict=True)}
 
 
 def _record(conn, source_id, *, family, postal, email, seq, status="mapped"):
