@@ -1,11 +1,12 @@
-"""Splink's column-name parsing, memoised.
+"""Splink's parsing of column names and level conditions, memoised.
 
-Splink turns every column name it meets into a `SqlglotColumnTreeBuilder` by parsing the
-name, and four constant strings each time, with sqlglot: about 3,000 parses for each
-Linker set up for prediction, whatever the number of records. On the demo that was a
-quarter of an incremental resolution pass (`benchmarks/resolution.py`, cProfile). The
-builder is a frozen dataclass made from the name and the dialect alone, so one parse per
-name and dialect gives the same builders; errors are not cached and raise as before.
+Splink parses with sqlglot whenever it sets up a Linker: every column name it meets (the
+name, and four constant strings, each time) and every comparison level's condition (once to
+validate it, again to find its columns): about 3,500 parses a Linker, whatever the number
+of records. On the demo that was a third of an incremental resolution pass
+(`benchmarks/resolution.py`, cProfile). Each result depends on the text and the dialect
+alone: a column's builder is a frozen dataclass, a condition's columns are handed out as a
+new list each time, and a condition that does not parse is not remembered (it raises again).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from splink.internals import comparison_level, parse_sql, settings
 from splink.internals.input_column import SqlglotColumnTreeBuilder
 
 _parse = SqlglotColumnTreeBuilder.from_raw_column_name_or_column_reference
+_columns_used = parse_sql.get_columns_used_from_sql
+_validate = comparison_level.ComparisonLevel._validate_sql
 
 
 @lru_cache(maxsize=4096)
@@ -29,7 +33,37 @@ def _memoised(
     return _builder(input_str, sqlglot_dialect)
 
 
+@lru_cache(maxsize=4096)
+def _columns_of(
+    sql: str, sqlglot_dialect: str | None, retain_table_prefix: bool
+) -> tuple[str, ...]:
+    return tuple(_columns_used(sql, sqlglot_dialect, retain_table_prefix))
+
+
+def columns_used_from_sql(
+    sql: str, sqlglot_dialect: str | None = None, retain_table_prefix: bool = False
+) -> list[str]:
+    """`parse_sql.get_columns_used_from_sql`, memoised: a new list each call, as Splink's."""
+    return list(_columns_of(sql, sqlglot_dialect, retain_table_prefix))
+
+
+_valid: set[tuple[str, str | None]] = set()
+
+
+def _validate_sql(level: Any) -> bool:
+    """`ComparisonLevel._validate_sql`, once per condition and dialect that parses."""
+    seen = (level.sql_condition, level.sqlglot_dialect)
+    if seen not in _valid:
+        _validate(level)  # raises ValueError for a condition that does not parse
+        _valid.add(seen)
+    return True
+
+
 def install() -> None:
-    """Route Splink's parsing of column names through the memo (idempotent)."""
+    """Route Splink's parsing through the memos (idempotent)."""
     memo: Any = classmethod(_memoised)
     SqlglotColumnTreeBuilder.from_raw_column_name_or_column_reference = memo  # type: ignore[method-assign]
+    # Splink's modules hold the function under their own name: each is pointed at the memo.
+    comparison_level.get_columns_used_from_sql = columns_used_from_sql
+    settings.get_columns_used_from_sql = columns_used_from_sql
+    comparison_level.ComparisonLevel._validate_sql = _validate_sql  # type: ignore[method-assign]

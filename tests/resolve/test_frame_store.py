@@ -238,3 +238,34 @@ def test_splinks_column_names_are_parsed_once(monkeypatch):
     monkeypatch.setattr(sqlglot, "parse_one", lambda *a, **k: calls.append(a) or original(*a, **k))
     InputColumn("email_local", sqlglot_dialect_str="duckdb")
     assert calls == []
+
+
+CONDITIONS = [
+    '"given_name_l" = "given_name_r"',
+    "list_contains(given_names_l, given_name_r) or list_contains(given_names_r, given_name_l)",
+    "jaro_winkler_similarity(email_l, email_r) >= 0.9",
+    "coords_l['lat'] = coords_r['lat']",
+]
+
+
+def test_splinks_level_conditions_parse_once_and_alike(monkeypatch):
+    from splink.internals import comparison_level, parse_sql
+    from splink.internals.comparison_level import ComparisonLevel
+
+    splink_columns.install()
+    for sql in CONDITIONS:
+        assert splink_columns.columns_used_from_sql(sql, "duckdb") == (
+            parse_sql.get_columns_used_from_sql(sql, "duckdb")
+        )
+        first = comparison_level.get_columns_used_from_sql(sql, "duckdb")
+        first.reverse()  # a caller changing its list does not change the next caller's
+        assert comparison_level.get_columns_used_from_sql(sql, "duckdb") == first[::-1]
+    level = ComparisonLevel(sql_condition=CONDITIONS[0], sqlglot_dialect="duckdb")
+    calls = []
+    monkeypatch.setattr(splink_columns, "_validate", lambda lv: calls.append(lv) or True)
+    ComparisonLevel(sql_condition=CONDITIONS[0], sqlglot_dialect="duckdb")
+    assert calls == [] and level.sql_condition == CONDITIONS[0]  # validated once, above
+    monkeypatch.undo()
+    for _ in range(2):  # a condition that does not parse raises every time
+        with pytest.raises(ValueError, match="Error parsing sql_statement"):
+            ComparisonLevel(sql_condition="given_name_l = = (", sqlglot_dialect="duckdb")
