@@ -372,13 +372,22 @@ def measure_splink(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _splink_direct(frame: Any, model: dict[str, Any], threshold: float) -> int:
-    """Splink's own predict and connected-components clustering; the number of clusters."""
+    """Splink's own predict and connected-components clustering; the number of clusters.
+
+    As Splink ships: without the hub's memo of its SQL parsing (islandhub/resolve/
+    splink_columns.py), which the hub installs for itself when it is imported.
+    """
     from splink import DuckDBAPI, Linker
 
-    linker = Linker(frame, model, db_api=DuckDBAPI(), set_up_basic_logging=False)
-    predictions = linker.inference.predict(threshold_match_probability=threshold)
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
-    return int(clusters.as_pandas_dataframe()["cluster_id"].nunique())
+    from islandhub.resolve.splink_columns import as_shipped
+
+    with as_shipped():
+        linker = Linker(frame, model, db_api=DuckDBAPI(), set_up_basic_logging=False)
+        predictions = linker.inference.predict(threshold_match_probability=threshold)
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold
+        )
+        return int(clusters.as_pandas_dataframe()["cluster_id"].nunique())
 
 
 def _seconds(work: Callable[[], Any]) -> float:
@@ -532,7 +541,10 @@ def measure_febrl(args: argparse.Namespace) -> dict[str, Any]:
     hub = score(predicted_clusters(store), truth)
     store.dispose()
     peer_started = time.perf_counter()
-    peer = _splink_febrl(files)
+    from islandhub.resolve.splink_columns import as_shipped
+
+    with as_shipped():  # Splink directly, as it ships (see _splink_direct)
+        peer = _splink_febrl(files)
     peer_seconds = time.perf_counter() - peer_started
     return {
         "records": sum(r.mapped for r in results),

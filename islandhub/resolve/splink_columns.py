@@ -11,6 +11,8 @@ new list each time, and a condition that does not parse is not remembered (it ra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -67,3 +69,19 @@ def install() -> None:
     comparison_level.get_columns_used_from_sql = columns_used_from_sql
     settings.get_columns_used_from_sql = columns_used_from_sql
     comparison_level.ComparisonLevel._validate_sql = _validate_sql  # type: ignore[method-assign]
+
+
+@contextmanager
+def as_shipped() -> Iterator[None]:
+    """Splink's own parsing inside the block, the memos again after it.
+
+    For Splink used directly, as a peer in benchmarks/resolution.py: the memo is the hub's.
+    """
+    SqlglotColumnTreeBuilder.from_raw_column_name_or_column_reference = _parse  # type: ignore[method-assign]
+    comparison_level.get_columns_used_from_sql = _columns_used
+    settings.get_columns_used_from_sql = _columns_used
+    comparison_level.ComparisonLevel._validate_sql = _validate  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        install()

@@ -269,3 +269,27 @@ def test_splinks_level_conditions_parse_once_and_alike(monkeypatch):
     for _ in range(2):  # a condition that does not parse raises every time
         with pytest.raises(ValueError, match="Error parsing sql_statement"):
             ComparisonLevel(sql_condition="given_name_l = = (", sqlglot_dialect="duckdb")
+
+
+def test_splink_as_shipped_parses_again_and_the_memo_returns_after():
+    import sqlglot
+    from splink.internals.input_column import InputColumn
+
+    splink_columns.install()
+    InputColumn("house", sqlglot_dialect_str="duckdb")
+    calls = []
+    original = sqlglot.parse_one
+
+    def counting(*a, **k):
+        calls.append(a)
+        return original(*a, **k)
+
+    sqlglot.parse_one = counting
+    try:
+        with splink_columns.as_shipped():
+            InputColumn("house", sqlglot_dialect_str="duckdb")
+        parsed_as_shipped = len(calls)
+        InputColumn("house", sqlglot_dialect_str="duckdb")
+    finally:
+        sqlglot.parse_one = original
+    assert parsed_as_shipped > 0 and len(calls) == parsed_as_shipped
