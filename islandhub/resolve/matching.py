@@ -30,6 +30,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from islandhub.demo import names
 from islandhub.errors import RunFailed
+from islandhub.gcpause import cyclic_gc_paused
 from islandhub.resolve import frame_store, splink_columns
 from islandhub.resolve.clusters import ClusterRules, RecordFacts, ScoredPairs, cluster
 from islandhub.resolve.evaluate import RecordKey
@@ -844,8 +845,11 @@ def cluster_frame(
         ordered["system"].isin(list(adult_systems)).tolist(),
         _streets(ordered),
     )
-    roots = cluster(facts, _scored(pairs, ids), rules, _weight(threshold))
-    return {uid: ids[roots[i]] for i, uid in enumerate(ids)}
+    # Clustering builds Python objects per record and pair, none in cycles: without the
+    # cyclic collector rescanning the heap every few hundred of them.
+    with cyclic_gc_paused():
+        roots = cluster(facts, _scored(pairs, ids), rules, _weight(threshold))
+        return {uid: ids[roots[i]] for i, uid in enumerate(ids)}
 
 
 def _scored(pairs: pd.DataFrame, ids: list[str]) -> ScoredPairs:
