@@ -14,7 +14,6 @@ weighs pairs with are counted from the keys: the same figures as from the whole 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from islandhub.resolve.settings import ResolutionSettings, Rule
-from islandhub.store.bulk import insert_rows, member_of
+from islandhub.store.bulk import insert_rows, of_sources
 from islandhub.store.db import Store, dumps, loads
 from islandhub.store.tables import (
     landing,
@@ -154,7 +153,7 @@ def refresh(
                 keys = [(key, *row[:3]) for row in chunk for key in set(spec.keys(row[4]))]
                 insert_rows(conn, resolution_keys, _KEY_COLUMNS, keys)
         for start in range(0, len(gone), _CHUNK):
-            where = sources_where(conn, resolution_frame, gone[start : start + _CHUNK])
+            where = of_sources(conn, resolution_frame, gone[start : start + _CHUNK])
             conn.execute(resolution_frame.delete().where(where))
         marked = [(system, stream, seq, stamp) for (system, stream), seq in landed.items()]
         insert_rows(conn, resolution_marks, _MARK_COLUMNS, marked, upsert_on=_MARK_KEY)
@@ -211,7 +210,7 @@ def _landed_since(
         for (system, stream), seq in moved.items()
     ]
     for start in range(0, len(queued), _CHUNK):
-        wheres.append(sources_where(conn, landing, queued[start : start + _CHUNK]))
+        wheres.append(of_sources(conn, landing, queued[start : start + _CHUNK]))
     seen: dict[Source, Any] = {}
     for where in wheres:
         for r in conn.execute(sa.select(*columns).select_from(joined).where(where)).all():
@@ -231,27 +230,7 @@ def _forget(conn: sa.Connection, sources: Sequence[tuple[str, str, str]]) -> Non
     """Delete the keys of `sources` (their rows are overwritten or deleted by the caller)."""
     for start in range(0, len(sources), _CHUNK):
         chunk = sources[start : start + _CHUNK]
-        conn.execute(resolution_keys.delete().where(sources_where(conn, resolution_keys, chunk)))
-
-
-def sources_where(
-    conn: sa.Connection, table: sa.Table, sources: Iterable[tuple[str, str, str]]
-) -> sa.ColumnElement[bool]:
-    """`table`'s rows of `sources`, one (system, stream) at a time so the key's index serves."""
-    by_stream: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for system, stream, source_id in sources:
-        by_stream[(system, stream)].append(source_id)
-    return sa.or_(
-        sa.false(),
-        *(
-            sa.and_(
-                table.c.system == system,
-                table.c.stream == stream,
-                member_of(conn, table.c.source_id, ids),
-            )
-            for (system, stream), ids in by_stream.items()
-        ),
-    )
+        conn.execute(resolution_keys.delete().where(of_sources(conn, resolution_keys, chunk)))
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -273,41 +252,33 @@ def count(store: Store) -> int:
         )
 
 
-def read_rows(store: Store, sources: Iterable[tuple[str, str, str]]) -> list[list[Any]]:
+def read_rows(store: Store, sources: Iterable[Source]) -> list[list[Any]]:
     """The kept rows of `sources` (those it holds), in the order of the source records' key."""
-    by_stream: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for system, stream, source_id in sources:
-        by_stream[(system, stream)].add(source_id)
-    found: dict[tuple[str, str, str], str] = {}
+    wanted = sorted(set(sources))
+    found: dict[Source, str] = {}
     kept = resolution_frame
+    columns = (kept.c.system, kept.c.stream, kept.c.source_id, kept.c.row)
     with store.connect() as conn:
-        for (system, stream), ids in by_stream.items():
-            wanted = sorted(ids)
-            for start in range(0, len(wanted), _CHUNK):
-                query = sa.select(kept.c.source_id, kept.c.row).where(
-                    kept.c.system == system,
-                    kept.c.stream == stream,
-                    member_of(conn, kept.c.source_id, wanted[start : start + _CHUNK]),
-                )
-                found.update(((system, stream, sid), row) for sid, row in conn.execute(query).all())
-    return _parsed(found)
-
-
-def candidate_rows(store: Store, rows: Iterable[Sequence[Any]], spec: KeySpec) -> list[list[Any]]:
-    """The kept rows of the records sharing a blocking rule's key with one of `rows`.
-
-    `rows` themselves included: exactly the records Splink's prediction blocking would
-    compare them with, so that an incremental pass hands Splink those, not the whole store.
-    """
-    return _parsed_texts([text for _, text in candidate_texts(store, rows, spec)])
+        for start in range(0, len(wanted), _CHUNK):
+            where = of_sources(conn, kept, wanted[start : start + _CHUNK])
+            found.update(
+                ((r[0], r[1], r[2]), r[3])
+                for r in conn.execute(sa.select(*columns).where(where)).all()
+            )
+    return _parsed_texts([found[source] for source in sorted(found)])
 
 
 def candidate_texts(
     store: Store, rows: Iterable[Sequence[Any]], spec: KeySpec
 ) -> list[tuple[Source, str]]:
-    """`candidate_rows` as stored (JSON arrays, for DuckDB to read), with their sources."""
+    """The kept rows of the records sharing a blocking rule's key with one of `rows`.
+
+    `rows` themselves included: exactly the records Splink's prediction blocking would
+    compare them with, so that an incremental pass hands Splink those, not the whole store.
+    As stored (JSON arrays, for DuckDB to read), each with its (system, stream, source_id).
+    """
     keys = sorted({key for row in rows for key in spec.rule_keys(row)})
-    found: dict[tuple[str, str, str], str] = {}
+    found: dict[Source, str] = {}
     kept, source = resolution_frame, [resolution_keys.c[c] for c in SOURCE]
     columns = (kept.c.system, kept.c.stream, kept.c.source_id, kept.c.row)
     with store.connect() as conn:
@@ -320,11 +291,6 @@ def candidate_texts(
             )
             found.update(((r[0], r[1], r[2]), r[3]) for r in conn.execute(query).all())
     return [(source, found[source]) for source in sorted(found)]
-
-
-def _parsed(texts: dict[tuple[str, str, str], str]) -> list[list[Any]]:
-    """The rows of `texts`, in the order of their source records' key."""
-    return _parsed_texts([texts[source] for source in sorted(texts)])
 
 
 def _parsed_texts(texts: Sequence[str]) -> list[list[Any]]:

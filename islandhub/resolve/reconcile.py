@@ -61,7 +61,7 @@ from islandhub.resolve.matching import (
 )
 from islandhub.resolve.publish import _observations_of, _write_golden
 from islandhub.resolve.settings import load_settings
-from islandhub.store.bulk import insert_rows, member_of
+from islandhub.store.bulk import insert_rows, member_of, of_sources
 from islandhub.store.db import Store, lock_residents, now
 from islandhub.store.lease import Lease, StreamBusy, acquire, release, renew
 from islandhub.store.tables import links, resident_keys, residents, resolution_queue
@@ -269,7 +269,7 @@ def _region(conn: sa.Connection, seeds: set[str], constraints: steward.Constrain
 def _links_around(conn: sa.Connection, records: Iterable[str]) -> dict[str, str]:
     """Record -> resident of `records` and of every other record of their residents."""
     columns = (links.c.system, links.c.stream, links.c.source_id, links.c.resident_id)
-    where = frame_store.sources_where(conn, links, map(record_key, set(records)))
+    where = of_sources(conn, links, map(record_key, set(records)))
     rids = sorted({r.resident_id for r in conn.execute(sa.select(*columns).where(where)).all()})
     rows = conn.execute(sa.select(*columns).where(member_of(conn, links.c.resident_id, rids)))
     return {unique_id(r.system, r.stream, r.source_id): r.resident_id for r in rows.all()}

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.privacy.at_rest import seal_source_id
-from islandhub.store.bulk import insert_rows, member_of
+from islandhub.store.bulk import insert_rows, member_of, of_sources
 from islandhub.store.tables import links, record_references
 
 RULE = "reference"  # links.rule of a record linked by a reference
@@ -149,19 +149,9 @@ def neighbours(conn: Connection, system: str, stream: str, ids: Sequence[str]) -
 
 def _residents_of(conn: Connection, records: Iterable[RecordKey]) -> dict[RecordKey, str]:
     """The resident each of `records` is linked to (records not linked are left out)."""
-    by_stream: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for system, stream, source_id in records:
-        by_stream[(system, stream)].append(source_id)
-    found: dict[RecordKey, str] = {}
-    for (system, stream), ids in sorted(by_stream.items()):
-        query = sa.select(links.c.source_id, links.c.resident_id).where(
-            links.c.system == system,
-            links.c.stream == stream,
-            member_of(conn, links.c.source_id, sorted(set(ids))),
-        )
-        for row in conn.execute(query):
-            found[(system, stream, row.source_id)] = row.resident_id
-    return found
+    columns = (links.c.system, links.c.stream, links.c.source_id, links.c.resident_id)
+    query = sa.select(*columns).where(of_sources(conn, links, records))
+    return {(r.system, r.stream, r.source_id): r.resident_id for r in conn.execute(query)}
 
 
 # --- the resolution pass: must-links ------------------------------------------------------------

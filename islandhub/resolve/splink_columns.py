@@ -20,6 +20,7 @@ from splink.internals import comparison_level, parse_sql, settings
 from splink.internals.input_column import SqlglotColumnTreeBuilder
 
 _parse = SqlglotColumnTreeBuilder.from_raw_column_name_or_column_reference
+_own_parse = vars(SqlglotColumnTreeBuilder)["from_raw_column_name_or_column_reference"]
 _columns_used = parse_sql.get_columns_used_from_sql
 _validate = comparison_level.ComparisonLevel._validate_sql
 
@@ -61,14 +62,26 @@ def _validate_sql(level: Any) -> bool:
     return True
 
 
+def _routes() -> list[tuple[Any, str, Any, Any]]:
+    """(owner, attribute, Splink's own, the memo) for each place Splink parses through."""
+    # Splink's modules hold the function under their own name: each is pointed at the memo.
+    return [
+        (
+            SqlglotColumnTreeBuilder,
+            "from_raw_column_name_or_column_reference",
+            _own_parse,
+            classmethod(_memoised),
+        ),
+        (comparison_level, "get_columns_used_from_sql", _columns_used, columns_used_from_sql),
+        (settings, "get_columns_used_from_sql", _columns_used, columns_used_from_sql),
+        (comparison_level.ComparisonLevel, "_validate_sql", _validate, _validate_sql),
+    ]
+
+
 def install() -> None:
     """Route Splink's parsing through the memos (idempotent)."""
-    memo: Any = classmethod(_memoised)
-    SqlglotColumnTreeBuilder.from_raw_column_name_or_column_reference = memo  # type: ignore[method-assign]
-    # Splink's modules hold the function under their own name: each is pointed at the memo.
-    comparison_level.get_columns_used_from_sql = columns_used_from_sql
-    settings.get_columns_used_from_sql = columns_used_from_sql
-    comparison_level.ComparisonLevel._validate_sql = _validate_sql  # type: ignore[method-assign]
+    for owner, name, _own, memo in _routes():
+        setattr(owner, name, memo)
 
 
 @contextmanager
@@ -77,10 +90,8 @@ def as_shipped() -> Iterator[None]:
 
     For Splink used directly, as a peer in benchmarks/resolution.py: the memo is the hub's.
     """
-    SqlglotColumnTreeBuilder.from_raw_column_name_or_column_reference = _parse  # type: ignore[method-assign]
-    comparison_level.get_columns_used_from_sql = _columns_used
-    settings.get_columns_used_from_sql = _columns_used
-    comparison_level.ComparisonLevel._validate_sql = _validate  # type: ignore[method-assign]
+    for owner, name, own, _memo in _routes():
+        setattr(owner, name, own)
     try:
         yield
     finally:

@@ -9,6 +9,7 @@ on PostgreSQL) instead of thousands of bound names. Everything else uses SQLAlch
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -66,3 +67,27 @@ def member_of(
         "value"
     )
     return column.in_(sa.select(members.c.value))
+
+
+def of_sources(
+    conn: Connection, table: sa.Table, sources: Iterable[tuple[str, str, str]]
+) -> sa.ColumnElement[bool]:
+    """`table`'s rows of `sources` (system, stream, source_id), for a table keyed by them.
+
+    One `member_of` per (system, stream), so the key's index serves: source_id alone is
+    the last column of every such key.
+    """
+    by_stream: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for system, stream, source_id in sources:
+        by_stream[(system, stream)].append(source_id)
+    return sa.or_(
+        sa.false(),
+        *(
+            sa.and_(
+                table.c.system == system,
+                table.c.stream == stream,
+                member_of(conn, table.c.source_id, sorted(set(ids))),
+            )
+            for (system, stream), ids in sorted(by_stream.items())
+        ),
+    )

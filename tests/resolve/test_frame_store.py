@@ -27,14 +27,15 @@ from islandhub.resolve.matching import (
 )
 from islandhub.resolve.settings import load_settings
 from islandhub.store import open_store
-from islandhub.store.db import dumps, now
+from islandhub.store.db import dumps, loads, now
 from islandhub.store.tables import landing, resolution_keys, source_records, sync_state
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def uids(rows) -> set[str]:
-    return {row[COLUMNS.index("unique_id")] for row in rows}
+def uids(found) -> set[str]:
+    """The unique ids the kept rows of `found` (candidate_texts) hold."""
+    return {loads(text)[COLUMNS.index("unique_id")] for _, text in found}
 
 
 @pytest.mark.slow
@@ -46,7 +47,7 @@ def test_the_keys_find_the_records_blocking_pairs_and_count_like_the_whole_frame
     frame = frame_from_store(store, spec)
     chosen = frame["unique_id"].isin(frame["unique_id"].sample(20, random_state=3))
     rows = frame[chosen].itertuples(index=False)
-    found = uids(frame_store.candidate_rows(store, rows, spec))
+    found = uids(frame_store.candidate_texts(store, rows, spec))
     expected = set(frame["unique_id"][blocking_candidates(frame, chosen, spec.rules)])
     assert set(frame["unique_id"][chosen]) <= found
     assert 20 < len(found) < len(frame) / 2
@@ -142,7 +143,7 @@ def test_the_keys_follow_changes_removals_and_other_rules(store_url, monkeypatch
     frame = frame_from_store(store, spec)
     a = frame[frame["unique_id"] == "register|people|A"].itertuples(index=False)
     a = list(a)
-    assert uids(frame_store.candidate_rows(store, a, spec)) == {
+    assert uids(frame_store.candidate_texts(store, a, spec)) == {
         "register|people|A",
         "register|people|B",
         "register|people|C",  # name+postal, email
@@ -163,7 +164,7 @@ def test_the_keys_follow_changes_removals_and_other_rules(store_url, monkeypatch
     with monkeypatch.context() as only_since:  # the marks: only what landed since is read
         only_since.setattr(frame_store, "_every_record", None)
         assert refresh_frame(store, spec) == 1  # C again; B's row and keys deleted
-    assert uids(frame_store.candidate_rows(store, a, spec)) == {"register|people|A"}
+    assert uids(frame_store.candidate_texts(store, a, spec)) == {"register|people|A"}
     assert (share("virtanen"), share("korhonen")) == (1.0, 0.0)
     with store.connect() as conn:
         left = conn.execute(
@@ -178,7 +179,7 @@ def test_the_keys_follow_changes_removals_and_other_rules(store_url, monkeypatch
     assert by_family.digest != spec.digest
     assert frame_store.count(store) == 2
     frame_from_store(store, by_family)
-    assert uids(frame_store.candidate_rows(store, a, by_family)) == {
+    assert uids(frame_store.candidate_texts(store, a, by_family)) == {
         "register|people|A",
         "register|people|C",
     }
