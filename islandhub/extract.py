@@ -109,7 +109,7 @@ def _work(
     # the pages the worker shares with the writer.
     gc.freeze()
     parent = os.getppid()
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    threading.Thread(target=exit_when_orphaned, args=(parent,), daemon=True).start()
     try:
         for batch in connector.pull(stream, state):
             _hand_over(channel, ("batch", prepare(batch, mapping)), parent)
@@ -123,7 +123,7 @@ def _work(
     channel.join_thread()
 
 
-def _exit_when_orphaned(parent: int) -> None:
+def exit_when_orphaned(parent: int) -> None:
     """Exit the worker as soon as its writer is gone, wherever the worker is waiting.
 
     Checking only where it puts a message is not enough: once the worker has read the whole

@@ -4,9 +4,11 @@ A run checks the records landed since the stream last published: the ones a cras
 tripped gate left unpublished, and the ones it lands itself. They are validated as pandas
 DataFrames in slices of up to SLICE rows (one slice for any ordinary run; a first load of
 500,000 records takes five, so memory stays flat) and the slices' results merged into one
-`batch` row of dq_results. When the system has a gate, the pipeline publishes nothing before
-`finish`, and `finish` raises GateTripped if the records fall short: the run fails with the
-reason and the records wait, landed, for the next run (or a changed gate).
+`batch` row of dq_results. Where the extract worker is used, a run that lands at least
+IN_PROCESS records validates its slices in a process of its own, beside the writer
+(slices.py). When the system has a gate, the pipeline publishes nothing before `finish`,
+and `finish` raises GateTripped if the records fall short: the run fails with the reason
+and the records wait, landed, for the next run (or a changed gate).
 
     check = StreamCheck.begin(project, store, result)   # before landing
     check.add(landed.pending)                           # after each landed batch
@@ -24,15 +26,21 @@ import sqlalchemy as sa
 
 from islandhub.config import Project, SystemConfig
 from islandhub.errors import RunFailed
+from islandhub.extract import worth_a_worker
 from islandhub.landing import sequence
 from islandhub.quality import results, scores
 from islandhub.quality.outcome import Validation
+from islandhub.quality.slices import Slices
 from islandhub.quality.suites import Suite, suite_for
 from islandhub.resolve.publish import Pending, pending_records
 from islandhub.store.db import Store, now
 from islandhub.store.tables import landing
 
 SLICE = 100_000
+# From this many records a run validates in a process of its own, started then: Great
+# Expectations imports there while the writer lands the rest (slices.py). Scheduled syncs
+# of a few changed records stay below it and start no process.
+IN_PROCESS = 20_000
 log = logging.getLogger(__name__)
 
 
@@ -50,8 +58,9 @@ class StreamCheck:
         self.since = 0  # the stream's published_seq when the run began
         self._ids: list[str] = []
         self._columns: dict[str, list[Any]] = {f: [] for f in suite.fields} if suite else {}
-        self._validation: Validation | None = None
-        self.seconds = 0.0  # spent validating, for the log and the benchmark
+        self._slices = Slices(suite) if suite else None
+        self._added = 0  # records taken so far
+        self.seconds = 0.0  # spent validating (or waiting for it), for the log and the benchmark
 
     @classmethod
     def begin(cls, project: Project, store: Store, result: Any) -> StreamCheck:
@@ -79,10 +88,17 @@ class StreamCheck:
             return
         # National ids are stored sealed: the checks (HETU validity) read them in clear, as
         # the extract worker handed them over, or opened here (records read from the store).
+        start = len(self._ids)  # the columns run parallel to the ids
         self._ids.extend(p.clear_source_id() for p in present)
-        rows = [p.clear_fields() for p in present]
         for name, column in self._columns.items():
-            column.extend([fields.get(name) for fields in rows])
+            column.extend([p.fields.get(name) for p in present])  # type: ignore[union-attr]
+        for row, p in enumerate(present, start):
+            for name, value in p.opened_fields().items():
+                if name in self._columns:
+                    self._columns[name][row] = value
+        self._added += len(present)
+        if self._added >= IN_PROCESS and worth_a_worker() and self._slices is not None:
+            self._slices.start_process()  # a big run: GX beside the writer, not in it
         if len(self._ids) >= SLICE:
             self._validate_slice()
 
@@ -92,10 +108,14 @@ class StreamCheck:
             return
         if self._ids:
             self._validate_slice()
+        assert self._slices is not None
+        begun = time.perf_counter()
+        validation = self._slices.result()
+        self.seconds += time.perf_counter() - begun
         quarantined = self._quarantined()
-        if self._validation is None and not quarantined:
+        if validation is None and not quarantined:
             return  # nothing new: no row, nothing to hold
-        validation = self._validation or Validation(self.suite.name, 0, [])
+        validation = validation or Validation(self.suite.name, 0, [])
         found = scores.of_validation(validation, self.suite, quarantined)
         reasons = scores.gate_reasons(self.system.quality_settings.gate, found)
         self._keep(validation, found, reasons)
@@ -123,15 +143,9 @@ class StreamCheck:
             after = chunk[-1].seq
 
     def _validate_slice(self) -> None:
-        import pandas as pd
-
-        from islandhub.quality import gx
-
-        assert self.suite is not None
+        assert self.suite is not None and self._slices is not None
         begun = time.perf_counter()
-        frame = pd.DataFrame(self._columns, dtype=object)
-        found = gx.validate(frame, self.suite, self._ids)
-        self._validation = found if self._validation is None else gx.merge(self._validation, found)
+        self._slices.add(self._columns, self._ids)
         self._ids = []
         self._columns = {f: [] for f in self.suite.fields}
         self.seconds += time.perf_counter() - begun

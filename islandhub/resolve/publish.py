@@ -24,8 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from islandhub.ids import uuid7_batch
-from islandhub.privacy.at_rest import unsealed_fields
-from islandhub.privacy.crypto import try_unseal, unseal_text
+from islandhub.privacy.crypto import PREFIX, try_unseal, unseal_text
 from islandhub.privacy.masking import mask_text
 from islandhub.push import outbox
 from islandhub.resolve import references
@@ -95,10 +94,18 @@ class Pending:
     def clear_fields(self) -> dict[str, Any]:
         """The mapped fields with their sealed values opened (a deleted record has none)."""
         fields = self.fields or {}
-        if self.clear is None:
-            return unsealed_fields(fields)
-        opened = self.clear.opened()
+        opened = self.opened_fields()
         return {**fields, **opened} if opened else fields
+
+    def opened_fields(self) -> dict[str, Any]:
+        """Only the mapped fields whose stored values are sealed, opened ({}: none is)."""
+        if self.clear is not None:
+            return self.clear.opened()
+        return {
+            name: try_unseal(value)
+            for name, value in (self.fields or {}).items()
+            if isinstance(value, str) and value.startswith(PREFIX)
+        }
 
     def lookup_key(self) -> str | None:
         """The national-id lookup key (None: no national id, or a temporary one)."""
