@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -325,6 +326,70 @@ def peak_rss_mb() -> float:
 
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+class TreeMemory:
+    """The peak memory of this process and every process it started, sampled while it runs.
+
+    A sync with ISLANDHUB_WORKERS=1 runs three processes (the writer, the extract worker and,
+    for a big run, the quality validator); the rusage of finished children gives only the
+    largest one. Every SAMPLE_S this sums, over the live tree, RSS (an upper bound: pages a
+    forked child shares with its parent count in both) and PSS (each shared page split among
+    its sharers: the tree's actual footprint), and keeps the peak of each sum.
+    """
+
+    SAMPLE_S = 0.25
+
+    def __init__(self) -> None:
+        self.peak_rss_mb = 0.0
+        self.peak_pss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self.SAMPLE_S):
+            rss = pss = 0
+            for pid in _tree(os.getpid()):
+                found = _rollup(pid)
+                rss, pss = rss + found.get("Rss", 0), pss + found.get("Pss", 0)
+            self.peak_rss_mb = max(self.peak_rss_mb, rss / 1024)
+            self.peak_pss_mb = max(self.peak_pss_mb, pss / 1024)
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its live descendants (Linux /proc; just `root` elsewhere)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    # the command may hold spaces and parentheses: the ppid follows the last ")"
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _rollup(pid: int) -> dict[str, int]:
+    """A process's memory totals in KiB (Rss, Pss, ...) from smaps_rollup; {} if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            lines = rollup.read().splitlines()[1:]
+    except OSError:
+        return {}
+    return {name.rstrip(":"): int(kib) for name, kib, *_ in (line.split() for line in lines)}
 
 
 def workers_peak_rss_mb() -> float:
