@@ -108,7 +108,7 @@ def validate(rows: int) -> dict[str, Any]:
 
     begun = time.perf_counter()
     from islandhub.quality import gx
-    from islandhub.quality.batch import SLICE
+    from islandhub.quality.slices import SLICE
 
     imported = time.perf_counter() - begun
     suite = bench_suite()

@@ -36,7 +36,6 @@ from islandhub.resolve.publish import Pending, pending_records
 from islandhub.store.db import Store, now
 from islandhub.store.tables import landing
 
-SLICE = 100_000
 # From this many records a run validates in a process of its own, started then: Great
 # Expectations imports there while the writer lands the rest (slices.py). Scheduled syncs
 # of a few changed records stay below it and start no process.
@@ -56,8 +55,6 @@ class StreamCheck:
     ) -> None:
         self.store, self.result, self.system, self.suite = store, result, system, suite
         self.since = 0  # the stream's published_seq when the run began
-        self._ids: list[str] = []
-        self._columns: dict[str, list[Any]] = {f: [] for f in suite.fields} if suite else {}
         self._slices = Slices(suite) if suite else None
         self._added = 0  # records taken so far
         self.seconds = 0.0  # spent validating (or waiting for it), for the log and the benchmark
@@ -88,26 +85,24 @@ class StreamCheck:
             return
         # National ids are stored sealed: the checks (HETU validity) read them in clear, as
         # the extract worker handed them over, or opened here (records read from the store).
-        start = len(self._ids)  # the columns run parallel to the ids
-        self._ids.extend(p.clear_source_id() for p in present)
-        for name, column in self._columns.items():
-            column.extend([p.fields.get(name) for p in present])  # type: ignore[union-attr]
-        for row, p in enumerate(present, start):
+        ids = [p.clear_source_id() for p in present]
+        columns = {f: [p.fields.get(f) for p in present] for f in self.suite.fields}  # type: ignore[union-attr]
+        for row, p in enumerate(present):
             for name, value in p.opened_fields().items():
-                if name in self._columns:
-                    self._columns[name][row] = value
+                if name in columns:
+                    columns[name][row] = value
         self._added += len(present)
-        if self._added >= IN_PROCESS and worth_a_worker() and self._slices is not None:
+        assert self._slices is not None
+        if self._added >= IN_PROCESS and worth_a_worker():
             self._slices.start_process()  # a big run: GX beside the writer, not in it
-        if len(self._ids) >= SLICE:
-            self._validate_slice()
+        begun = time.perf_counter()
+        self._slices.add(columns, ids)
+        self.seconds += time.perf_counter() - begun
 
     def finish(self) -> None:
         """Validate the rest, keep the result, and raise GateTripped if the gate holds."""
         if self.suite is None or self.system is None:
             return
-        if self._ids:
-            self._validate_slice()
         assert self._slices is not None
         begun = time.perf_counter()
         validation = self._slices.result()
@@ -141,14 +136,6 @@ class StreamCheck:
                 return
             self.add(chunk)
             after = chunk[-1].seq
-
-    def _validate_slice(self) -> None:
-        assert self.suite is not None and self._slices is not None
-        begun = time.perf_counter()
-        self._slices.add(self._columns, self._ids)
-        self._ids = []
-        self._columns = {f: [] for f in self.suite.fields}
-        self.seconds += time.perf_counter() - begun
 
     def _quarantined(self) -> int:
         """Records of the stream quarantined since it last published."""

@@ -32,9 +32,9 @@ from islandhub.ids import uuid7
 from islandhub.privacy.at_rest import unsealed_fields
 from islandhub.privacy.crypto import try_unseal
 from islandhub.quality import cross, examples, results, scores
-from islandhub.quality.batch import SLICE
 from islandhub.quality.freshness import freshness
 from islandhub.quality.outcome import Validation
+from islandhub.quality.slices import SLICE
 from islandhub.quality.suites import Suite, suite_for
 from islandhub.store.db import Store, as_utc, loads, now
 from islandhub.store.tables import links, quarantine, residents, runs, same_source, source_records

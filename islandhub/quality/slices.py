@@ -1,29 +1,30 @@
-"""Where a run's slices are validated: in the writer, or in a process of their own.
+"""A run's records cut into slices and validated: in the writer, or in a process of its own.
+
+Rows come in a landed batch at a time (`add`); as soon as SLICE rows are gathered they are
+validated together, and the slices' validations merged (`result`). The same rule cuts the
+same slices wherever it runs, so both places give the same Validation
+(tests/quality/test_slices.py).
 
 Great Expectations takes seconds to import and about 1.7 s per 100,000 rows to validate
 (benchmarks/quality.py), all of it in the process that writes to the store, which is the
-slower half of a sync (benchmarks/ingest.py). A big run (a first load, a full refresh that
-changed much: batch.IN_PROCESS records) hands its slices to a validator process instead,
-started as soon as the run is known to be big: the writer goes on landing and publishing
-while GX imports and validates beside it. Smaller runs (nearly every scheduled sync)
-validate in the writer as before, with no process to start.
+slower half of a sync (benchmarks/ingest.py). A big run (batch.IN_PROCESS records) hands
+its rows to a validator process instead, started as soon as the run is known to be big:
+the writer goes on landing and publishing while GX imports and validates beside it, and
+holds only the batch it is sending (a slice gathered in the writer held about 110 MB).
 
-Either way each slice is validated alone and the results merged in slice order, so both
-give the same Validation (tests/quality/test_slices.py). The process is forked, like the
-extract worker, and on the same terms (`extract.worth_a_worker`: ISLANDHUB_WORKERS=1 and a
-second core): `spawn` would run the calling program's main module again in the child, a
-sync and all where that module has no `if __name__ == "__main__"` guard. It takes slices
-from its pipe and exits when the writer shuts it down, or dies.
+The process is forked, like the extract worker, and on the same terms
+(`extract.worth_a_worker`: ISLANDHUB_WORKERS=1 and a second core): `spawn` would run the
+calling program's main module again in the child, a sync and all where that module has no
+`if __name__ == "__main__"` guard. It exits when the writer has its result, or dies.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import threading
-import weakref
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from islandhub.errors import RunFailed
@@ -31,11 +32,42 @@ from islandhub.extract import exit_when_orphaned
 from islandhub.quality.outcome import Validation
 from islandhub.quality.suites import Suite
 
+SLICE = 100_000  # rows validated together: bounds memory, and how far apart a repeat is seen
+POLL_SECONDS = 1.0
 Columns = dict[str, list[Any]]
 
 
 class ValidationFailed(RunFailed):
-    """Great Expectations failed on a slice in the validator process."""
+    """Great Expectations failed on a slice in the validator process, or the process died."""
+
+
+class Gathered:
+    """The rows of the slice being gathered, and the validations of the slices done."""
+
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.ids: list[str] = []
+        self.columns: Columns = {f: [] for f in suite.fields}
+        self.done: list[Validation] = []
+
+    def add(self, columns: Columns, ids: Sequence[str]) -> None:
+        """Take one batch's rows; validate the slice once SLICE rows are gathered."""
+        self.ids.extend(ids)
+        for name, column in self.columns.items():
+            column.extend(columns[name])
+        if len(self.ids) >= SLICE:
+            self.validate()
+
+    def validate(self) -> None:
+        """Validate the rows gathered so far as one slice."""
+        if self.ids:
+            self.done.append(validate_slice(self.columns, self.suite, self.ids))
+            self.ids, self.columns = [], {f: [] for f in self.suite.fields}
+
+    def result(self) -> Validation | None:
+        """The last slice validated, and every slice's validation merged (None: no rows)."""
+        self.validate()
+        return merged(self.done)
 
 
 def validate_slice(columns: Columns, suite: Suite, source_ids: Sequence[str]) -> Validation:
@@ -60,70 +92,107 @@ def merged(found: Sequence[Validation]) -> Validation | None:
 
 
 class Slices:
-    """The validations of one run's slices, inline until `in_process` starts the process."""
+    """A run's validation: gathered in the writer until `start_process` moves it out."""
 
     def __init__(self, suite: Suite) -> None:
         self.suite = suite
-        self._done: list[Validation] = []
-        self._pending: list[Future[Validation]] = []
-        self._executor: ProcessPoolExecutor | None = None
+        self._here = Gathered(suite)
+        self._process: Any = None
+        self._inbox: Any = None
+        self._outbox: Any = None
 
     @property
     def in_process(self) -> bool:
-        """Whether slices go to the validator process."""
-        return self._executor is not None
+        """Whether rows go to the validator process."""
+        return self._process is not None
 
     def start_process(self) -> None:
-        """Validate every later slice in a process of its own (started now, GX imported)."""
-        if self._executor is not None:
+        """Validate in a process of its own from now on; what was gathered here goes along."""
+        if self._process is not None:
             return
-        executor = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_begin,
-            initargs=(os.getpid(),),
+        context = multiprocessing.get_context("fork")
+        self._inbox, self._outbox = context.Queue(maxsize=2), context.Queue(maxsize=1)
+        self._process = context.Process(
+            target=_serve,
+            args=(self._here, self._inbox, self._outbox, os.getpid()),
+            daemon=True,
         )
-        self._executor = executor
-        # A run that fails before `result` leaves no process behind.
-        weakref.finalize(self, executor.shutdown, wait=False, cancel_futures=True)
+        self._process.start()
+        self._here = Gathered(self.suite)  # the child has the rows and slices so far
 
-    def add(self, columns: Columns, source_ids: list[str]) -> None:
-        """Validate one slice: now, or in the process (the result is taken by `result`)."""
-        if self._executor is None:
-            self._done.append(validate_slice(columns, self.suite, source_ids))
+    def add(self, columns: Columns, ids: Sequence[str]) -> None:
+        """One batch's rows: gathered (and sliced) here, or sent to the process."""
+        if self._process is None:
+            self._here.add(columns, ids)
         else:
-            self._pending.append(
-                self._executor.submit(validate_slice, columns, self.suite, source_ids)
-            )
+            self._send(("rows", columns, list(ids)))
 
     def result(self) -> Validation | None:
-        """Every slice's validation merged, after waiting for the process (then stopped)."""
-        if self._executor is None:
-            return merged(self._done)
+        """Every slice's validation merged; the process, if any, has ended."""
+        if self._process is None:
+            return self._here.result()
         try:
-            found = [*self._done, *(future.result() for future in self._pending)]
-            # Merged where GX is imported already: the writer never imports it.
-            return (
-                self._executor.submit(merged, found).result() if len(found) > 1 else merged(found)
-            )
-        except Exception as exc:  # GX raised in the process, or the process died
-            raise ValidationFailed(
-                f"the quality check of {self.suite.name} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            self._send(("end", None, None))
+            kind, found = self._receive()
         finally:
-            self._pending = []
             self.close()
+        if kind == "error":
+            raise ValidationFailed(f"the quality check of {self.suite.name} failed: {found}")
+        return found
 
     def close(self) -> None:
-        """Stop the process, if one runs (slices not yet taken are dropped)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Stop the process, if one runs."""
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        for channel in (self._inbox, self._outbox):
+            channel.close()
+            channel.cancel_join_thread()  # rows never taken must not hold the writer
+        self._process = None
+
+    def _send(self, message: tuple[str, Any, Any]) -> None:
+        while True:
+            try:
+                self._inbox.put(message, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                self._check_alive()
+
+    def _receive(self) -> tuple[str, Any]:
+        while True:
+            try:
+                return self._outbox.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                self._check_alive()
+
+    def _check_alive(self) -> None:
+        if self._process.is_alive():
+            return
+        try:
+            _, why = self._outbox.get(timeout=POLL_SECONDS)  # it failed, and said why
+        except queue.Empty:
+            why = f"its validator process stopped (exit code {self._process.exitcode})"
+        self.close()
+        raise ValidationFailed(f"the quality check of {self.suite.name} failed: {why}")
 
 
-def _begin(writer: int) -> None:
-    """The process's first acts: watch for its writer's death, and import GX at once."""
-    # A forked child holds both ends of its task pipe, so a killed writer never shows as the
-    # pipe's end: without the watch, it would wait for a slice for ever (tests/crash).
+def _serve(gathered: Gathered, inbox: Any, outbox: Any, writer: int) -> None:
+    """The validator process: gather and validate rows until the writer asks for the result."""
+    # A forked child holds both ends of its pipes, so a killed writer never shows as the
+    # pipe's end: without the watch, it would wait for rows for ever (tests/quality).
     threading.Thread(target=exit_when_orphaned, args=(writer,), daemon=True).start()
-    import islandhub.quality.gx  # noqa: F401
+    try:
+        import islandhub.quality.gx  # noqa: F401  (at once: the writer gathers meanwhile)
+
+        while True:
+            kind, columns, ids = inbox.get()
+            if kind == "end":
+                outbox.put(("done", gathered.result()))
+                break
+            gathered.add(columns, ids)
+    except Exception as exc:  # noqa: BLE001  (GX or pandas failed: the writer fails the run)
+        outbox.put(("error", f"{type(exc).__name__}: {exc}"))
+    outbox.close()
+    outbox.join_thread()

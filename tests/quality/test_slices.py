@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from islandhub.pipeline import sync
-from islandhub.quality import batch
+from islandhub.quality import batch, slices
 from islandhub.quality.slices import Slices, ValidationFailed
 from islandhub.quality.suites import Check, Suite
 from islandhub.store.tables import dq_results
@@ -44,10 +44,12 @@ IDS = [f"R{i}" for i in range(7)]
 CUTS = ((0, 3), (3, 6), (6, 7))
 
 
-def validated(slices: Slices):
-    for a, b in CUTS:
-        slices.add({k: v[a:b] for k, v in ROWS.items()}, IDS[a:b])
-    return slices.result()
+def validated(gathering: Slices, apart_after: int | None = None):
+    for number, (a, b) in enumerate(CUTS):
+        if number == apart_after:
+            gathering.start_process()  # what was gathered so far goes along
+        gathering.add({k: v[a:b] for k, v in ROWS.items()}, IDS[a:b])
+    return gathering.result()
 
 
 def plain(validation) -> tuple:
@@ -60,27 +62,29 @@ def plain(validation) -> tuple:
     )
 
 
-def test_the_process_gives_the_writers_validation_and_then_stops():
+@pytest.mark.parametrize("apart_after", [0, 1])
+def test_the_process_gives_the_writers_validation_and_then_stops(monkeypatch, apart_after):
+    monkeypatch.setattr(slices, "SLICE", 3)  # three slices: 3, 3 and 1 rows
     inline = validated(Slices(SUITE))
     apart = Slices(SUITE)
-    apart.start_process()
-    assert apart.in_process
-    beside = validated(apart)
+    beside = validated(apart, apart_after)
     assert plain(beside) == plain(inline)
     assert beside.rows == 7
     hetus = {o.check: o for o in beside.outcomes}["national_id:hetu"]
     assert (hetus.elements, hetus.missing, hetus.unexpected) == (7, 2, 2)
+    # The repeated ids fall in different slices: each slice finds none (SLICE's bound).
+    assert {o.check: o for o in beside.outcomes}["national_id:unique"].unexpected == 0
     assert not apart.in_process and multiprocessing.active_children() == []
 
 
 def test_a_failure_in_the_process_fails_the_check_with_its_reason():
-    slices = Slices(SUITE)
-    slices.start_process()
-    slices.add({"national_id": [VALID_HETU], "email": ["a@b.fi", "c@d.fi"]}, ["R1"])
+    apart = Slices(SUITE)
+    apart.start_process()
+    apart.add({"national_id": [VALID_HETU], "email": ["a@b.fi"], "language": []}, ["R1"])
     expected = r"the quality check of islandhub\.test\.things failed: ValueError"
     with pytest.raises(ValidationFailed, match=expected):
-        slices.result()
-    assert not slices.in_process and multiprocessing.active_children() == []
+        apart.result()
+    assert not apart.in_process and multiprocessing.active_children() == []
 
 
 def stored_checks(store) -> list[tuple]:
@@ -94,7 +98,7 @@ def stored_checks(store) -> list[tuple]:
 
 
 def test_a_run_of_whole_slices_keeps_what_the_writer_would(sample_project, tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "SLICE", 3)  # the sample islands' runs fill several slices
+    monkeypatch.setattr(slices, "SLICE", 3)  # the sample islands' runs fill several slices
     monkeypatch.setattr(batch, "IN_PROCESS", 2)  # and count as big
     started: list[Suite] = []
     start = Slices.start_process
