@@ -55,7 +55,9 @@ class StreamCheck:
     ) -> None:
         self.store, self.result, self.system, self.suite = store, result, system, suite
         self.since = 0  # the stream's published_seq when the run began
-        self._slices = Slices(suite) if suite else None
+        # Where a big run would validate apart, the process is forked now, while the writer
+        # is small (slices.py); it stays idle, and goes, unless the run proves big.
+        self._slices = Slices(suite, spare=worth_a_worker()) if suite else None
         self._added = 0  # records taken so far
         self.seconds = 0.0  # spent validating (or waiting for it), for the log and the benchmark
 

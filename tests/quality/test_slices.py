@@ -62,11 +62,11 @@ def plain(validation) -> tuple:
     )
 
 
-@pytest.mark.parametrize("apart_after", [0, 1])
-def test_the_process_gives_the_writers_validation_and_then_stops(monkeypatch, apart_after):
+@pytest.mark.parametrize(("apart_after", "spare"), [(0, False), (1, False), (1, True)])
+def test_the_process_gives_the_writers_validation_and_then_stops(monkeypatch, apart_after, spare):
     monkeypatch.setattr(slices, "SLICE", 3)  # three slices: 3, 3 and 1 rows
     inline = validated(Slices(SUITE))
-    apart = Slices(SUITE)
+    apart = Slices(SUITE, spare=spare)
     beside = validated(apart, apart_after)
     assert plain(beside) == plain(inline)
     assert beside.rows == 7
@@ -75,6 +75,13 @@ def test_the_process_gives_the_writers_validation_and_then_stops(monkeypatch, ap
     # The repeated ids fall in different slices: each slice finds none (SLICE's bound).
     assert {o.check: o for o in beside.outcomes}["national_id:unique"].unexpected == 0
     assert not apart.in_process and multiprocessing.active_children() == []
+
+
+def test_a_spare_process_never_used_goes_and_the_writer_validates():
+    idle = Slices(SUITE, spare=True)
+    assert len(multiprocessing.active_children()) == 1 and not idle.in_process
+    assert plain(validated(idle)) == plain(validated(Slices(SUITE)))
+    assert multiprocessing.active_children() == []
 
 
 def test_a_failure_in_the_process_fails_the_check_with_its_reason():
