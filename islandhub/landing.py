@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from connectors.base import Batch, Rejected
+from islandhub.gcpause import cyclic_gc_paused
 from islandhub.mapping import Mapping
 from islandhub.privacy import crypto
 from islandhub.privacy.at_rest import (
@@ -40,10 +41,10 @@ from islandhub.privacy.at_rest import (
     seal_tree,
     unseal_tree,
 )
-from islandhub.privacy.crypto import KeyMismatch, try_unseal
+from islandhub.privacy.crypto import KeyMismatch, seal, try_unseal
 from islandhub.privacy.masking import mask_text
 from islandhub.resolve import references as refs
-from islandhub.resolve.keys import national_id_key
+from islandhub.resolve.keys import clear_national_id_key, national_id_key
 from islandhub.resolve.publish import ClearValues, Pending
 from islandhub.store import lease
 from islandhub.store.bulk import insert_rows, member_of, timestamp
@@ -119,6 +120,13 @@ def content_hash(payload: str) -> str:
 
 def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     """Hash and map a batch. The latest payload of a source id wins within the batch."""
+    # A few containers per record and no reference cycles: the cyclic collector would only
+    # rescan the batch every few hundred of them (islandhub/gcpause.py).
+    with cyclic_gc_paused():
+        return _prepare(batch, mapping)
+
+
+def _prepare(batch: Batch, mapping: Mapping) -> Prepared:
     latest: dict[str, tuple[dict[str, Any], str]] = {}
     prepared = Prepared(batch.state, len(batch.records) + len(batch.rejected), [])
     prepared.maps_references = bool(mapping.references)
@@ -154,18 +162,18 @@ def prepare(batch: Batch, mapping: Mapping) -> Prepared:
     for source_id, (record, payload) in latest.items():
         m = mapped.get(source_id)
         stored = _sealed_payload(record, payload, paths, id_path)
+        why = reasons.get(source_id)
         item = Item(
             seal_source_id(source_id),
             stored,
             content_hash(stored),
             None,
             None,
-            [mask_text(r) for r in reasons.get(source_id, [])],
+            [mask_text(r) for r in why] if why else [],
         )
         if m is not None:
             # Serialised here, in the worker: one string crosses to the writer, not a dict.
-            item.fields, sealed = _sealed_fields(m.values)
-            item.clear = _clear_values(item.source_id, item.fields, sealed)
+            item.fields, item.clear = _as_stored(source_id, item.source_id, m.values)
             item.warnings = dumps([mask_text(w) for w in m.warnings]) if m.warnings else None
             if m.references:
                 prepared.references[item.source_id] = refs.as_stored(m.references)
@@ -199,11 +207,14 @@ def _sealed_payload(record: Any, payload: str, paths: tuple[str, ...], id_path: 
     The national-id fields (and a HETU-shaped id) are sealed first; most records hold no
     other HETU, which their serialised text then shows without a walk through the record.
     """
-    if not may_hold_hetu(payload) and not _reads_any(record, paths):
+    candidates = may_hold_hetu(payload)
+    if not candidates and not _reads_any(record, paths):
         return payload
     quick = seal_known(record, paths, (id_path,))
     if quick is None:
         return dumps(seal_payload(record, paths))
+    if quick is record:  # nothing sealed: `payload` is its text (dumps(record)) already
+        return dumps(seal_tree(quick, ())) if candidates else payload
     text = dumps(quick)
     return dumps(seal_tree(quick, ())) if may_hold_hetu(text) else text
 
@@ -230,6 +241,43 @@ def _sealed_fields(values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return text, quick
     sealed = seal_tree(quick)
     return dumps(sealed), sealed
+
+
+def _as_stored(
+    source_id: str, stored_id: str, values: dict[str, Any]
+) -> tuple[str, ClearValues | None]:
+    """A mapped record's fields as stored (JSON) and its clear values (see `_clear_values`).
+
+    `source_id` is the clear source id, `stored_id` the stored one (`seal_source_id`).
+    The common record, whose only sealed value is its national id (or which has none), takes
+    its clear values from the values before sealing: opening a value just sealed gives it
+    back, and its lookup key is the one of the clear id, so there is nothing to open or hash
+    twice. Any other record (another sealed value or one that merely looks sealed, a HETU
+    elsewhere, a national id that is not text) goes the general way, opening what was sealed.
+    """
+    national_id = values.get(_NATIONAL_ID)
+    opened: str | dict[str, str] = {}  # the national id when it is sealed, as ClearValues has it
+    quick: dict[str, Any] | None = values
+    if national_id is None:
+        pass
+    elif type(national_id) is str and not national_id.startswith(crypto.PREFIX):
+        if national_id.strip():  # `seal_known`'s rule: sealed whatever it holds, but blank
+            quick = dict(values)
+            quick[_NATIONAL_ID] = seal(national_id)
+            opened = national_id
+    else:
+        quick = None  # not text, or "nid1:...": the general way
+    if quick is not None:
+        text = dumps(quick)
+        # No HETU left to seal, and no value but the national id sealed or "nid1:"-like.
+        if text.count(crypto.PREFIX) == (1 if opened else 0) and not may_hold_hetu(text):
+            clear_id = try_unseal(stored_id) if source_id.startswith(crypto.PREFIX) else source_id
+            return text, ClearValues(clear_id, opened, clear_national_id_key(national_id))
+    fields, stored = _sealed_fields(values)
+    return fields, _clear_values(stored_id, fields, stored)
+
+
+_NATIONAL_ID = "national_id"
 
 
 def _clear_values(source_id: str, text: str, stored: dict[str, Any]) -> ClearValues | None:

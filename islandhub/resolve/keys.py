@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from islandhub.privacy.crypto import is_sealed, lookup_hash, unseal
+from islandhub.privacy.crypto import current, is_sealed, lookup_hash, unseal
 
 # The same national id always gives the same key, so a lookup finds the resident without an
 # index column of readable ids (Helsinki's profile keeps a searchable hash the same way).
@@ -15,7 +15,11 @@ def is_temporary_hetu(hetu: str) -> bool:
     """A temporary id (individual number 900-999) never identifies a person on its own."""
     if is_sealed(hetu):
         hetu = unseal(hetu)
-    return len(hetu) == 11 and hetu[7:10].isdigit() and int(hetu[7:10]) >= 900
+    return _temporary(hetu)
+
+
+def _temporary(plain: str) -> bool:
+    return len(plain) == 11 and plain[7:10].isdigit() and int(plain[7:10]) >= 900
 
 
 def national_id_key(hetu: str | None) -> str | None:
@@ -26,6 +30,16 @@ def national_id_key(hetu: str | None) -> str | None:
     if is_temporary_hetu(plain):
         return None
     return lookup_hash(plain)
+
+
+def clear_national_id_key(hetu: str | None) -> str | None:
+    """`national_id_key` of a value known to be in clear (text without the `nid1:` prefix).
+
+    Landing has the national id in clear before it seals it: the same key, nothing to open.
+    """
+    if not hetu or _temporary(hetu):
+        return None
+    return current().clear_lookup_hash(hetu)
 
 
 NATIONAL_ID = _KIND_NATIONAL_ID

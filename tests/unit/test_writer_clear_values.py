@@ -282,13 +282,14 @@ def test_a_sync_stores_the_same_with_and_without_them(
     with none (every record takes the opening path); the stores hold the same."""
     monkeypatch.setenv("ISLANDHUB_WORKERS", workers)
     handed: list[ClearValues | None] = []
-    real = landing._clear_values
+    real = landing._as_stored
 
-    def counted(*args: Any) -> ClearValues | None:
-        handed.append(real(*args))
-        return handed[-1]
+    def counted(*args: Any) -> tuple[str, ClearValues | None]:
+        fields, clear = real(*args)
+        handed.append(clear)
+        return fields, clear
 
-    monkeypatch.setattr(landing, "_clear_values", counted)
+    monkeypatch.setattr(landing, "_as_stored", counted)
     project, store = load(project_root, store_url, monkeypatch)
     results = run_all(project, store)
     assert all(r.status == "succeeded" for r in results)
@@ -296,7 +297,9 @@ def test_a_sync_stores_the_same_with_and_without_them(
         assert len(handed) == sum(r.mapped for r in results)  # computed here, and used
         assert all(handed)
 
-    monkeypatch.setattr(landing, "_clear_values", lambda *_a: None)
+    monkeypatch.setattr(
+        landing, "_as_stored", lambda _s, _i, v: (landing._sealed_fields(v)[0], None)
+    )
     monkeypatch.setenv("ISLANDHUB_WORKERS", "0")
     other_project, other = load(project_root, other_store_url, monkeypatch)
     run_all(other_project, other)
