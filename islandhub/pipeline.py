@@ -30,7 +30,6 @@ from islandhub.push.outbox import plan_for
 from islandhub.quality.batch import GateTripped, StreamCheck
 from islandhub.resolve.publish import Pending, pending_records, publish
 from islandhub.store import lease
-from islandhub.store.checkpoint import background_checkpoints
 from islandhub.store.db import Store, loads, now
 from islandhub.store.statistics import StatisticsKeeper
 from islandhub.store.tables import landing, runs, sync_state
@@ -334,27 +333,25 @@ def _run(
         connector, stream.name, state, stream.mapping, parallel=worth_a_worker()
     )
     statistics = StatisticsKeeper(store)
-    # SQLite: the WAL is copied into the database by a thread, not inside each commit.
-    with background_checkpoints(store):
-        for prepared in batches:
-            if prepared.empty and prepared.state == state:
-                continue  # nothing new: no empty transaction, no state history row
-            pulled = result.pulled
-            with cyclic_gc_paused():
-                landed = land(store, result, prepared, held)
-            # Before publishing looks the batch's ids up (PostgreSQL plans from statistics).
-            statistics.wrote(result.pulled - pulled)
-            if check is not None:
-                check.add(landed.pending)
-            state = prepared.state
-            progress("landed", result.as_dict())
-            if publish_now:
-                with cyclic_gc_paused():
-                    _publish_landed(project, store, result, landed)
-                progress("published", result.as_dict())
+    for prepared in batches:
+        if prepared.empty and prepared.state == state:
+            continue  # nothing new: no empty transaction, no state history row
+        pulled = result.pulled
+        with cyclic_gc_paused():
+            landed = land(store, result, prepared, held)
+        # Before publishing looks the batch's ids up (PostgreSQL plans from statistics).
+        statistics.wrote(result.pulled - pulled)
         if check is not None:
-            check.finish()
-            _publish_pending(project, store, result, progress)
+            check.add(landed.pending)
+        state = prepared.state
+        progress("landed", result.as_dict())
+        if publish_now:
+            with cyclic_gc_paused():
+                _publish_landed(project, store, result, landed)
+            progress("published", result.as_dict())
+    if check is not None:
+        check.finish()
+        _publish_pending(project, store, result, progress)
 
 
 def _start_run(store: Store, result: StreamResult, kind: str = "sync") -> None:

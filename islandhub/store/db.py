@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -77,55 +76,11 @@ class Store:
     """The store of one hub: an engine, migrated, with helpers every step shares."""
 
     engine: Engine
-    # SQLite: the `wal_autocheckpoint` of each use of raised_autocheckpoint in progress (a
-    # background checkpointer's, islandhub/store/checkpoint.py); the largest applies, and
-    # none leaves each connection SQLite's own.
-    _autocheckpoint: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
-    _autocheckpoint_lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "checkout", self._checkout)
 
     @property
     def dialect(self) -> str:
         """'sqlite' or 'postgresql'."""
         return self.engine.dialect.name
-
-    @contextmanager
-    def raised_autocheckpoint(self, pages: int) -> Iterator[None]:
-        """SQLite: connections checked out inside checkpoint only past `pages` WAL pages.
-
-        Each connection gets `PRAGMA wal_autocheckpoint` as it is checked out (a transaction
-        of `begin` checks one out), and gets its own value back at its first checkout
-        afterwards. Nested or overlapping uses keep the largest value until the last ends.
-        """
-        with self._autocheckpoint_lock:
-            self._autocheckpoint.append(pages)
-        try:
-            yield
-        finally:
-            with self._autocheckpoint_lock:
-                self._autocheckpoint.remove(pages)
-
-    def _checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        raised = tuple(self._autocheckpoint)  # a copy: another thread may end its use
-        wanted = max(raised) if raised else None
-        info = record.info
-        if info.get("wal_autocheckpoint") == wanted:
-            return  # as it was (None: never changed, SQLite's own value)
-        cursor = dbapi_conn.cursor()
-        try:
-            if "wal_autocheckpoint_own" not in info:
-                own = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-                info["wal_autocheckpoint_own"] = int(own)
-            pages = info["wal_autocheckpoint_own"] if wanted is None else wanted
-            cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
-        finally:
-            cursor.close()
-        info["wal_autocheckpoint"] = wanted
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
