@@ -88,7 +88,8 @@ class StreamCheck:
         # National ids are stored sealed: the checks (HETU validity) read them in clear, as
         # the extract worker handed them over, or opened here (records read from the store).
         ids = [p.clear_source_id() for p in present]
-        columns = {f: [p.fields.get(f) for p in present] for f in self.suite.fields}  # type: ignore[union-attr]
+        stored: list[dict[str, Any]] = [p.fields for p in present]  # type: ignore[misc]
+        columns = {f: [fields.get(f) for fields in stored] for f in self.suite.fields}
         for row, p in enumerate(present):
             for name, value in p.opened_fields().items():
                 if name in columns:

@@ -35,6 +35,10 @@ from islandhub.quality.suites import Suite
 
 SLICE = 100_000  # rows validated together: bounds memory, and how far apart a repeat is seen
 POLL_SECONDS = 1.0
+# Batches on their way to the validator: enough to cover its import of GX (seconds, while
+# the writer lands on) without the writer waiting; each holds a batch's text (~11 MB for
+# 10,000 benchmark rows).
+INBOX = 8
 Columns = dict[str, list[Any]]
 
 
@@ -128,7 +132,7 @@ class Slices:
 
     def _fork(self) -> None:
         context = multiprocessing.get_context("fork")
-        self._inbox, self._outbox = context.Queue(maxsize=2), context.Queue(maxsize=1)
+        self._inbox, self._outbox = context.Queue(maxsize=INBOX), context.Queue(maxsize=1)
         self._process = context.Process(
             target=_serve, args=(self._inbox, self._outbox, os.getpid()), daemon=True
         )
