@@ -91,14 +91,11 @@ class Pending:
         """The source id in clear (a HETU-shaped one is stored sealed)."""
         return self.clear.source_id if self.clear is not None else try_unseal(self.source_id)
 
-    def clear_fields(self) -> dict[str, Any]:
-        """The mapped fields with their sealed values opened (a deleted record has none)."""
-        fields = self.fields or {}
-        opened = self.opened_fields()
-        return {**fields, **opened} if opened else fields
-
     def opened_fields(self) -> dict[str, Any]:
-        """Only the mapped fields whose stored values are sealed, opened ({}: none is)."""
+        """The mapped fields whose stored values are sealed, opened ({}: none is).
+
+        Over the stored fields they give the record in clear (the quality check's columns).
+        """
         if self.clear is not None:
             return self.clear.opened()
         return {
