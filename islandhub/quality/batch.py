@@ -57,7 +57,8 @@ class StreamCheck:
         self.since = 0  # the stream's published_seq when the run began
         # Where a big run would validate apart, the process is forked now, while the writer
         # is small (slices.py); it stays idle, and goes, unless the run proves big.
-        self._slices = Slices(suite, spare=worth_a_worker()) if suite else None
+        self._apart = worth_a_worker()  # big runs validate in a process of their own
+        self._slices = Slices(suite, spare=self._apart) if suite else None
         self._added = 0  # records taken so far
         self.seconds = 0.0  # spent validating (or waiting for it), for the log and the benchmark
 
@@ -96,7 +97,7 @@ class StreamCheck:
                     columns[name][row] = value
         self._added += len(present)
         assert self._slices is not None
-        if self._added >= IN_PROCESS and worth_a_worker():
+        if self._added >= IN_PROCESS and self._apart:
             self._slices.start_process()  # a big run: GX beside the writer, not in it
         begun = time.perf_counter()
         self._slices.add(columns, ids)
