@@ -288,12 +288,14 @@ class ChildRun:
 def run_child(
     args: Sequence[str], result_file: Path, env: dict[str, str] | None = None
 ) -> ChildRun:
-    """Run this benchmark's own script as a child and take that child's peak RSS.
+    """Run this benchmark's own script as a child and take that child's peak memory.
 
-    The child reports its own high-water mark (peak_rss_mb, VmHWM: the memory of the
-    program it runs, and nothing else). The rusage os.wait4 returns is the fallback; on
-    Linux it is polluted: it starts at the parent's RSS at fork time, and RUSAGE_CHILDREN
-    is even the maximum over every child so far.
+    The child reports its own high-water mark (peak_rss_mb, VmHWM) plus its largest finished
+    child's. This process samples the child's whole live tree meanwhile (TreeMemory), from
+    outside: a sampler inside the measured process would take its CPU and its GIL. The
+    larger of the two is the peak. The rusage os.wait4 returns is the last fallback; on
+    Linux it is polluted: it starts at the parent's RSS at fork time, and RUSAGE_CHILDREN is
+    even the maximum over every child so far.
     """
     result_file.unlink(missing_ok=True)
     command = [
@@ -305,11 +307,14 @@ def run_child(
     ]
     started = _clock()
     proc = subprocess.Popen(command, env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
+    with TreeMemory(proc.pid) as tree:
+        _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = _clock() - started
     report = json.loads(result_file.read_text()) if result_file.is_file() else {}
-    peak = report.get("peak_rss_mb") or usage.ru_maxrss / 1024
+    peak = max(tree.peak_rss_mb, report.get("peak_rss_mb") or usage.ru_maxrss / 1024)
+    if report:
+        report["peak_pss_mb"] = round(tree.peak_pss_mb, 1)
     return ChildRun(report, peak, seconds, proc.returncode)
 
 
@@ -329,7 +334,7 @@ def peak_rss_mb() -> float:
 
 
 class TreeMemory:
-    """The peak memory of this process and every process it started, sampled while it runs.
+    """The peak memory of a process and every process it started, sampled while it runs.
 
     A sync with ISLANDHUB_WORKERS=1 runs three processes (the writer, the extract worker and,
     for a big run, the quality validator); the rusage of finished children gives only the
@@ -340,7 +345,8 @@ class TreeMemory:
 
     SAMPLE_S = 0.25
 
-    def __init__(self) -> None:
+    def __init__(self, root: int) -> None:
+        self.root = root
         self.peak_rss_mb = 0.0
         self.peak_pss_mb = 0.0
         self._stop = threading.Event()
@@ -357,7 +363,7 @@ class TreeMemory:
     def _sample_until_stopped(self) -> None:
         while not self._stop.wait(self.SAMPLE_S):
             rss = pss = 0
-            for pid in _tree(os.getpid()):
+            for pid in _tree(self.root):
                 found = _rollup(pid)
                 rss, pss = rss + found.get("Rss", 0), pss + found.get("Pss", 0)
             self.peak_rss_mb = max(self.peak_rss_mb, rss / 1024)

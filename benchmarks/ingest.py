@@ -34,7 +34,6 @@ from common import (
     COLUMNS,
     ChildRun,
     DataFile,
-    TreeMemory,
     peak_rss_mb,
     run_child,
     table,
@@ -243,14 +242,11 @@ def table_counts(store_url: str) -> dict[str, int]:
 
 def child(args: argparse.Namespace) -> int:
     measure = {"raw": measure_raw, "dlt": measure_dlt, "islandhub": measure_islandhub}
-    with TreeMemory() as tree:
-        report = measure[args.only](args)
+    report = measure[args.only](args)
     # Processes this one started count too (the hub's extract worker and quality validator):
-    # the larger of the sampled sum over the live tree and this process's peak plus the
-    # largest finished child's, each an upper bound (a forked child's shared pages count
-    # twice). The tree's PSS, its actual footprint, is kept beside it.
-    report["peak_rss_mb"] = max(tree.peak_rss_mb, peak_rss_mb() + workers_peak_rss_mb())
-    report["peak_pss_mb"] = round(tree.peak_pss_mb, 1)
+    # this process's peak plus the largest finished child's, an upper bound (a forked child's
+    # shared pages count twice). The parent samples the live tree's sum and PSS (run_child).
+    report["peak_rss_mb"] = peak_rss_mb() + workers_peak_rss_mb()
     if args.result:
         args.result.write_text(json.dumps(report, indent=2))
     return 0
