@@ -18,7 +18,7 @@ import pickle
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from connectors.base import Connector
@@ -38,13 +38,18 @@ def prepared_batches(
     mapping: Mapping,
     *,
     parallel: bool,
+    check_fields: Sequence[str] | None = None,
 ) -> Iterator[Prepared]:
-    """Prepared batches of one pull, from a worker process when `parallel`."""
+    """Prepared batches of one pull, from a worker process when `parallel`.
+
+    The worker also packs the quality check's rows of `check_fields` (quality/rows.py), so
+    the writer need not build them; without a worker the writer builds them as it lands.
+    """
     if not parallel:
         for batch in connector.pull(stream, state):
             yield prepare(batch, mapping)
         return
-    yield from _from_worker(connector, stream, state, mapping)
+    yield from _from_worker(connector, stream, state, mapping, check_fields)
 
 
 def worth_a_worker() -> bool:
@@ -60,12 +65,18 @@ def worth_a_worker() -> bool:
 
 
 def _from_worker(
-    connector: Connector, stream: str, state: dict[str, Any] | None, mapping: Mapping
+    connector: Connector,
+    stream: str,
+    state: dict[str, Any] | None,
+    mapping: Mapping,
+    check_fields: Sequence[str] | None,
 ) -> Iterator[Prepared]:
     context = multiprocessing.get_context("fork")
     channel: Any = context.Queue(maxsize=QUEUE_DEPTH)
     worker = context.Process(
-        target=_work, args=(connector, stream, state, mapping, channel), daemon=True
+        target=_work,
+        args=(connector, stream, state, mapping, channel, check_fields),
+        daemon=True,
     )
     worker.start()
     try:
@@ -100,7 +111,12 @@ def _receive(channel: Any, worker: Any) -> tuple[str, Any]:
 
 
 def _work(
-    connector: Connector, stream: str, state: dict[str, Any] | None, mapping: Mapping, channel: Any
+    connector: Connector,
+    stream: str,
+    state: dict[str, Any] | None,
+    mapping: Mapping,
+    channel: Any,
+    check_fields: Sequence[str] | None = None,
 ) -> None:
     """The worker's whole life: pull, prepare, hand over; errors travel as messages."""
     # What the writer had built when it forked (SQLAlchemy, pandas, the project) is never
@@ -112,7 +128,7 @@ def _work(
     threading.Thread(target=exit_when_orphaned, args=(parent,), daemon=True).start()
     try:
         for batch in connector.pull(stream, state):
-            _hand_over(channel, ("batch", prepare(batch, mapping)), parent)
+            _hand_over(channel, ("batch", prepare(batch, mapping, check_fields)), parent)
         _hand_over(channel, ("end", None), parent)
     except SourceError as exc:
         _hand_over(channel, ("error", _portable(exc)), parent)

@@ -330,7 +330,12 @@ def _run(
         _publish_pending(project, store, result, progress)
     state = None if options.full_refresh else _load_state(store, system_id, stream.name)
     batches = prepared_batches(
-        connector, stream.name, state, stream.mapping, parallel=worth_a_worker()
+        connector,
+        stream.name,
+        state,
+        stream.mapping,
+        parallel=worth_a_worker(),
+        check_fields=check.fields if check is not None else None,
     )
     statistics = StatisticsKeeper(store)
     for prepared in batches:
@@ -342,7 +347,7 @@ def _run(
         # Before publishing looks the batch's ids up (PostgreSQL plans from statistics).
         statistics.wrote(result.pulled - pulled)
         if check is not None:
-            check.add(landed.pending)
+            check.add(landed.pending, landed.check_rows)
         state = prepared.state
         progress("landed", result.as_dict())
         if publish_now:

@@ -29,6 +29,7 @@ from islandhub.errors import RunFailed
 from islandhub.extract import worth_a_worker
 from islandhub.landing import sequence
 from islandhub.quality import results, scores
+from islandhub.quality import rows as check_rows
 from islandhub.quality.outcome import Validation
 from islandhub.quality.slices import Slices
 from islandhub.quality.suites import Suite, suite_for
@@ -79,28 +80,34 @@ class StreamCheck:
         """Whether publishing must wait for `finish`: the system has a gate."""
         return bool(self.system and self.system.quality_settings.gate.active)
 
-    def add(self, pending: Sequence[Pending]) -> None:
-        """Take the mapped records of a landed batch (deletions have nothing to check)."""
+    @property
+    def fields(self) -> tuple[str, ...] | None:
+        """The fields the check validates (None: the stream has no check)."""
+        return self.suite.fields if self.suite is not None else None
+
+    def add(self, pending: Sequence[Pending], packed: bytes | None = None) -> None:
+        """Take the mapped records of a landed batch (deletions have nothing to check).
+
+        `packed`: the same records' rows as the extract worker packed them (Landed.check_rows);
+        the writer then builds nothing and hands the bytes on.
+        """
         if self.suite is None:
             return
         present = [p for p in pending if p.fields is not None]
         if not present:
             return
-        # National ids are stored sealed: the checks (HETU validity) read them in clear, as
-        # the extract worker handed them over, or opened here (records read from the store).
-        ids = [p.clear_source_id() for p in present]
-        stored: list[dict[str, Any]] = [p.fields for p in present]  # type: ignore[misc]
-        columns = {f: [fields.get(f) for fields in stored] for f in self.suite.fields}
-        for row, p in enumerate(present):
-            for name, value in p.opened_fields().items():
-                if name in columns:
-                    columns[name][row] = value
         self._added += len(present)
         assert self._slices is not None
         if self._added >= IN_PROCESS and self._apart:
             self._slices.start_process()  # a big run: GX beside the writer, not in it
         begun = time.perf_counter()
-        self._slices.add(columns, ids)
+        if packed is not None:
+            self._slices.add_packed(packed)
+        else:
+            # National ids are stored sealed: the checks (HETU validity) read them in clear,
+            # as the extract worker handed them over, or opened here (read from the store).
+            ids, columns = check_rows.of_pending(present, self.suite.fields)
+            self._slices.add(columns, ids)
         self.seconds += time.perf_counter() - begun
 
     def finish(self) -> None:

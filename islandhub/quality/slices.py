@@ -30,7 +30,9 @@ from typing import Any
 
 from islandhub.errors import RunFailed
 from islandhub.extract import exit_when_orphaned
+from islandhub.quality import rows
 from islandhub.quality.outcome import Validation
+from islandhub.quality.rows import Columns
 from islandhub.quality.suites import Suite
 
 SLICE = 100_000  # rows validated together: bounds memory, and how far apart a repeat is seen
@@ -39,7 +41,6 @@ POLL_SECONDS = 1.0
 # the writer lands on) without the writer waiting; each holds a batch's text (~11 MB for
 # 10,000 benchmark rows).
 INBOX = 8
-Columns = dict[str, list[Any]]
 
 
 class ValidationFailed(RunFailed):
@@ -147,6 +148,14 @@ class Slices:
         else:
             self._here.add(columns, ids)
 
+    def add_packed(self, packed: bytes) -> None:
+        """One batch's rows as the extract worker packed them (quality/rows.py)."""
+        if self._started:
+            self._send(("packed", packed, None))  # the bytes go on as they came
+        else:
+            ids, columns = rows.unpack(packed)
+            self._here.add(columns, ids)
+
     def result(self) -> Validation | None:
         """Every slice's validation merged; the process, if any, has ended."""
         if not self._started:
@@ -211,13 +220,16 @@ def _serve(inbox: Any, outbox: Any, writer: int) -> None:
     gathered: Gathered | None = None
     try:
         while True:
-            kind, rows, ids = inbox.get()
+            kind, batch, ids = inbox.get()
             if kind == "take":
                 import islandhub.quality.gx  # noqa: F401  (at once: the writer goes on)
 
-                gathered = rows
+                gathered = batch
             elif kind == "rows" and gathered is not None:
-                gathered.add(rows, ids)
+                gathered.add(batch, ids)
+            elif kind == "packed" and gathered is not None:
+                packed_ids, columns = rows.unpack(batch)
+                gathered.add(columns, packed_ids)
             else:  # the end: the result, if the run's rows ever came here
                 if gathered is not None:
                     outbox.put(("done", gathered.result()))

@@ -115,17 +115,31 @@ def test_a_run_of_whole_slices_keeps_what_the_writer_would(sample_project, tmp_p
         start(self)
 
     monkeypatch.setattr(Slices, "start_process", counted)
+    packed: list[int] = []
+    add_packed = Slices.add_packed
+
+    def packed_counted(self: Slices, rows: bytes) -> None:
+        packed.append(len(rows))
+        add_packed(self, rows)
+
+    monkeypatch.setattr(Slices, "add_packed", packed_counted)
     kept = {}
-    for apart in (False, True):  # as with ISLANDHUB_WORKERS=1, without the extract worker
+    # In the writer; apart, without the extract worker; apart, with the worker packing rows
+    # (ISLANDHUB_WORKERS=1, quality/rows.py).
+    for apart, worker in ((False, False), (True, False), (True, True)):
         monkeypatch.setattr(batch, "worth_a_worker", lambda apart=apart: apart)
-        url = f"sqlite:///{tmp_path / str(apart) / 'islandhub.db'}"
+        monkeypatch.setenv("ISLANDHUB_WORKERS", "1" if worker else "0")
+        url = f"sqlite:///{tmp_path / f'{apart}-{worker}' / 'islandhub.db'}"
         project, store = load(sample_project, url, monkeypatch)
         results = sync(project, store, ["population", "school"])
         assert {r.status for r in results} == {"succeeded"}
-        kept[apart] = stored_checks(store)
+        assert bool(packed) == worker  # only the worker packs the rows
+        packed.clear()
+        kept[apart, worker] = stored_checks(store)
         store.dispose()
         assert multiprocessing.active_children() == []
-    assert kept[True] == kept[False] and len(kept[False]) >= 2
+    assert kept[True, True] == kept[True, False] == kept[False, False]
+    assert len(kept[False, False]) >= 2
     assert {s.system for s in started} >= {"population", "school"}  # only where asked
 
 
