@@ -39,17 +39,20 @@ def prepared_batches(
     *,
     parallel: bool,
     check_fields: Sequence[str] | None = None,
+    origin: tuple[str, str] | None = None,
 ) -> Iterator[Prepared]:
     """Prepared batches of one pull, from a worker process when `parallel`.
 
-    The worker also packs the quality check's rows of `check_fields` (quality/rows.py), so
-    the writer need not build them; without a worker the writer builds them as it lands.
+    The worker also does ahead what the writer would (landing.prepare): packs the quality
+    check's rows of `check_fields` (quality/rows.py) and, with `origin` (system, stream),
+    the texts of the residents its records would found (golden.founding). Without a worker
+    the writer does both itself, as it lands and publishes.
     """
     if not parallel:
         for batch in connector.pull(stream, state):
             yield prepare(batch, mapping)
         return
-    yield from _from_worker(connector, stream, state, mapping, check_fields)
+    yield from _from_worker(connector, stream, state, mapping, (check_fields, origin))
 
 
 def worth_a_worker() -> bool:
@@ -69,13 +72,13 @@ def _from_worker(
     stream: str,
     state: dict[str, Any] | None,
     mapping: Mapping,
-    check_fields: Sequence[str] | None,
+    ahead: tuple[Sequence[str] | None, tuple[str, str] | None],
 ) -> Iterator[Prepared]:
     context = multiprocessing.get_context("fork")
     channel: Any = context.Queue(maxsize=QUEUE_DEPTH)
     worker = context.Process(
         target=_work,
-        args=(connector, stream, state, mapping, channel, check_fields),
+        args=(connector, stream, state, mapping, channel, ahead),
         daemon=True,
     )
     worker.start()
@@ -84,6 +87,7 @@ def _from_worker(
             kind, payload = _receive(channel, worker)
             if kind == "batch":
                 yield payload
+                payload = None  # the writer is done with it: not held while the next arrives
             elif kind == "error":
                 raise payload
             else:
@@ -116,7 +120,7 @@ def _work(
     state: dict[str, Any] | None,
     mapping: Mapping,
     channel: Any,
-    check_fields: Sequence[str] | None = None,
+    ahead: tuple[Sequence[str] | None, tuple[str, str] | None] = (None, None),
 ) -> None:
     """The worker's whole life: pull, prepare, hand over; errors travel as messages."""
     # What the writer had built when it forked (SQLAlchemy, pandas, the project) is never
@@ -128,7 +132,7 @@ def _work(
     threading.Thread(target=exit_when_orphaned, args=(parent,), daemon=True).start()
     try:
         for batch in connector.pull(stream, state):
-            _hand_over(channel, ("batch", prepare(batch, mapping, check_fields)), parent)
+            _hand_over(channel, ("batch", prepare(batch, mapping, *ahead)), parent)
         _hand_over(channel, ("end", None), parent)
     except SourceError as exc:
         _hand_over(channel, ("error", _portable(exc)), parent)

@@ -46,6 +46,7 @@ from islandhub.privacy.crypto import KeyMismatch, seal, try_unseal
 from islandhub.privacy.masking import mask_text
 from islandhub.quality import rows as check_rows
 from islandhub.resolve import references as refs
+from islandhub.resolve.golden import Founding, founding
 from islandhub.resolve.keys import clear_national_id_key, national_id_key
 from islandhub.resolve.publish import ClearValues, Pending
 from islandhub.store import lease
@@ -81,6 +82,8 @@ class Item:
     # What the writer would otherwise open again (mapped records only): crosses the pipe to
     # the writer and ends in its Pending record, in memory only; never stored or shown.
     clear: ClearValues | None = field(default=None, repr=False, compare=False)
+    # The texts of a resident founded from this record alone, when asked (golden.founding).
+    founding: Founding | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -123,16 +126,19 @@ class Prepared:
             [i.warnings for i in items],
             [i.reasons for i in items],
             [None if i.clear is None else tuple(i.clear) for i in items],
+            [None if i.founding is None else tuple(i.founding) for i in items],
         )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        ids, payloads, digests, fields, warnings, reasons, clear = state.pop("item_columns")
+        ids, payloads, digests, fields, warnings, reasons, clear, founded = state.pop(
+            "item_columns"
+        )
         state["items"] = [
-            Item(i, p, d, f, w, r, None if c is None else ClearValues(*c))
-            for i, p, d, f, w, r, c in zip(
-                ids, payloads, digests, fields, warnings, reasons, clear, strict=True
+            Item(i, p, d, f, w, r, c and ClearValues(*c), g and Founding(*g))
+            for i, p, d, f, w, r, c, g in zip(
+                ids, payloads, digests, fields, warnings, reasons, clear, founded, strict=True
             )
         ]
         self.__dict__.update(state)
@@ -155,32 +161,49 @@ def content_hash(payload: str) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
-def prepare(batch: Batch, mapping: Mapping, check_fields: Sequence[str] | None = None) -> Prepared:
+def prepare(
+    batch: Batch,
+    mapping: Mapping,
+    check_fields: Sequence[str] | None = None,
+    origin: tuple[str, str] | None = None,
+) -> Prepared:
     """Hash and map a batch. The latest payload of a source id wins within the batch.
 
-    With `check_fields` (the quality suite's), the quality check's rows are packed too.
+    What the extract worker does ahead for the writer, when asked: with `check_fields` (the
+    quality suite's), the quality check's rows are packed; with `origin` (system, stream),
+    each mapped record's texts as the founder of a resident (golden.founding).
     """
     # A few containers per record and no reference cycles: the cyclic collector would only
     # rescan the batch every few hundred of them (islandhub/gcpause.py).
     with cyclic_gc_paused():
         prepared = _prepare(batch, mapping)
-        if check_fields is not None:
-            prepared.check_rows = _check_rows(prepared.items, check_fields)
+        if check_fields is not None or origin is not None:
+            _ahead(prepared, check_fields, origin)
         return prepared
 
 
-def _check_rows(items: list[Item], fields: Sequence[str]) -> bytes | None:
-    """The mapped items' quality rows, as the writer would take them from its Pending records.
+def _ahead(
+    prepared: Prepared, check_fields: Sequence[str] | None, origin: tuple[str, str] | None
+) -> None:
+    """The quality rows and founding texts, each from the stored fields as the writer has them.
 
-    None when an item has no clear values (the writer opens that batch's values itself).
+    No quality rows when an item has no clear values (the writer opens that batch's values
+    itself).
     """
-    mapped = [i for i in items if i.fields is not None]
-    rows: list[check_rows.Row] = []
-    for item in mapped:
-        if item.clear is None:
-            return None
-        rows.append((item.clear.source_id, loads(item.fields or "{}"), item.clear.opened()))
-    return check_rows.pack(*check_rows.columns_of(rows, fields))
+    rows: list[check_rows.Row] | None = [] if check_fields is not None else None
+    for item in prepared.items:
+        if item.fields is None:
+            continue
+        stored = loads(item.fields)
+        if origin is not None:
+            item.founding = founding(*origin, item.source_id, stored)
+        if rows is not None:
+            if item.clear is None:
+                rows = None
+            else:
+                rows.append((item.clear.source_id, stored, item.clear.opened()))
+    if rows is not None and check_fields is not None:
+        prepared.check_rows = check_rows.pack(*check_rows.columns_of(rows, check_fields))
 
 
 def _prepare(batch: Batch, mapping: Mapping) -> Prepared:
@@ -492,7 +515,7 @@ def land(
         conn.execute(runs.update().where(runs.c.run_id == counts.run_id).values(**counters(counts)))
     observed = stamp.isoformat()
     pending = [
-        Pending(i.source_id, loads(i.fields), observed, counts.run_id, seq, i.clear)
+        Pending(i.source_id, loads(i.fields), observed, counts.run_id, seq, i.clear, i.founding)
         for seq, i in enumerate(changed, start=landed_seq + 1)
         if i.fields is not None
     ]

@@ -28,7 +28,7 @@ from islandhub.privacy.crypto import PREFIX, try_unseal, unseal_text
 from islandhub.privacy.masking import mask_text
 from islandhub.push import outbox
 from islandhub.resolve import references
-from islandhub.resolve.golden import Observation, build_golden
+from islandhub.resolve.golden import Founding, Observation, build_golden, filled
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.resolve.steward import apply_pins, load_pins
 from islandhub.store.bulk import insert_rows, member_of, timestamp
@@ -86,6 +86,8 @@ class Pending:
     # Set only for a record mapped in this run (landing.prepare): equality and repr ignore it,
     # so a record read back from the store is the same record.
     clear: ClearValues | None = field(default=None, repr=False, compare=False)
+    # Its texts as the founder of a resident, when the extract worker made them (same terms).
+    founding: Founding | None = field(default=None, repr=False, compare=False)
 
     def clear_source_id(self) -> str:
         """The source id in clear (a HETU-shaped one is stored sealed)."""
@@ -198,15 +200,24 @@ def publish(
         )
     touched = {rid for rid, _ in assigned.values()} | set(previous.values())
     observations: dict[str, list[Observation]] = defaultdict(list)
+    founders: dict[str, Pending] = {}
     for r in present:
         rid = assigned[r.source_id][0]
         if rid in founded:
+            founders[rid] = r
             observations[rid].append(
                 Observation(system, stream, r.source_id, r.fields or {}, r.observed_at, r.run_id)
             )
     existing = sorted(touched - founded)
     observations.update(_observations_of(conn, existing))
-    _write_golden(conn, founded, existing, observations, priority, run_id, stamp, push)
+    # A resident founded from one record whose texts the extract worker made: filled in here.
+    # Subscribed islands need the record itself (outbox): then it is built as any other.
+    ready = {
+        rid: filled(r.founding, rid, r.run_id, r.observed_at)
+        for rid, r in founders.items()
+        if r.founding is not None and len(observations[rid]) == 1 and not push
+    }
+    _write_golden(conn, founded, existing, observations, priority, run_id, stamp, push, ready)
     return len(touched)
 
 
@@ -420,13 +431,22 @@ def _write_golden(
     run_id: str,
     stamp: datetime,
     push: outbox.Plan | None = None,
+    ready: dict[str, tuple[str, str]] | None = None,
 ) -> None:
+    """Write the new golden record versions; `ready`: founded residents' texts, made already."""
+    ready = ready or {}
     current = _current_records(conn, existing)
     pins = load_pins(conn, existing)  # a steward's pins survive every rebuild
     at = timestamp(conn, stamp)
     new_rows, version_rows, lineage_rows, updates, retired = [], [], [], [], []
     fresh: list[outbox.NewVersion] = []  # what subscribed islands may need to hear about
     for rid in sorted(founded) + list(existing):
+        made = ready.get(rid)
+        if made is not None:  # founded: version 1, no pins, nobody subscribed
+            new_rows.append((rid, 1, True, at, at))
+            version_rows.append((rid, 1, made[0], run_id, at))
+            lineage_rows.append((rid, 1, made[1]))
+            continue
         obs = observations.get(rid, [])
         if not obs:
             retired.append(rid)

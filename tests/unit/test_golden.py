@@ -149,3 +149,51 @@ def test_lineage_is_stored_with_each_source_once():
     )
     assert len(compact["sources"]) == 2
     assert expand_lineage(compact)["family_name"]["source_id"] == "1"
+
+
+# --- a resident founded from one record: texts made ahead (golden.founding) ---------------
+
+FOUNDERS = [
+    {},
+    {"given_name": "Elsa", "family_name": "Virtanen"},
+    {
+        "national_id": "nid1:AbC",
+        "given_name": "Märta Åsa",
+        "family_name": 'O"Brien \\ Söderholm',
+        "birth_date": "2003-03-29",
+        "email": "a@b.fi",
+        "phone": "+358401234567",
+        "address.street": "Puistotie 1",
+        "address.postal_code": "04130",
+        "address.post_office": "Sipoo",
+        "language": "sv",
+        "municipality_code": "753",
+    },
+    {"non_disclosure": True, "given_name": None, "email": None},
+    {"non_disclosure": False, "x.resident_id": "nested", "zzz": [1, 2], "n": 1.5},
+    {"given_name": "\x00run", "family_name": "\x00observed"},  # the stand-ins as values
+    {"sources": ["x"], "fields": {"a": 1}},  # the lineage's own keys as fields
+]
+
+
+def test_founding_texts_filled_in_are_build_goldens():
+    from islandhub.resolve.golden import filled, founding
+    from islandhub.store.db import dumps
+
+    for fields in FOUNDERS:
+        for source_id in ("R1", "nid1:sealed", 'odd "id"'):
+            parts = founding("population", "persons", source_id, fields)
+            assert parts is not None, fields
+            rid, run, at = "01a2-rid", "01a2-run", "2026-11-27T17:00:00.123456+00:00"
+            record, lineage = build_golden(
+                rid, [Observation("population", "persons", source_id, fields, at, run)], []
+            )
+            assert filled(parts, rid, run, at) == (dumps(record), dumps(lineage))
+
+
+def test_a_value_that_holds_the_stand_in_id_leaves_the_record_to_the_writer():
+    from islandhub.resolve.golden import founding
+
+    assert founding("population", "persons", "R1", {"given_name": "\x00resident"}) is None
+    # A field of that name would stand where the id stands: built by the writer as well.
+    assert founding("population", "persons", "R1", {"resident_id": "an island's own"}) is None

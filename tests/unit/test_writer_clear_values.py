@@ -24,10 +24,11 @@ from islandhub.config import Project
 from islandhub.pipeline import make_connector, publish_stream, sync_stream
 from islandhub.privacy import crypto
 from islandhub.privacy.at_rest import unsealed_fields
+from islandhub.resolve import publish as publish_module
 from islandhub.resolve.keys import national_id_key
 from islandhub.resolve.publish import ClearValues, Pending, pending_records
 from islandhub.store import Store
-from islandhub.store.tables import dq_results, links, resident_keys
+from islandhub.store.tables import dq_results, lineage, links, resident_keys, residents
 from tests.conftest import _pg_schema_url
 from tests.helpers import hetu, load, run_all, snapshot
 from tests.leakscan import national_ids_in
@@ -136,7 +137,25 @@ def _everything(store: Store) -> dict[str, Any]:
             (r.system, r.stream, r.batch_size, r.success, r.scores, _checks(r.results))
             for r in conn.execute(sa.select(dq_results))
         )
+        current = sa.select(lineage.c.resident_id, lineage.c.fields).join(
+            residents,
+            sa.and_(
+                residents.c.resident_id == lineage.c.resident_id,
+                residents.c.version == lineage.c.version,
+            ),
+        )
+        found["lineage"] = sorted(
+            (tuple(sorted(clusters.get(r.resident_id, ()))), _lineage_shape(r.fields))
+            for r in conn.execute(current)
+        )
     return found
+
+
+def _lineage_shape(text: str) -> str:
+    """A compact lineage without the runs and times its sources were seen in."""
+    compact = json.loads(text)
+    compact["sources"] = [source[:3] for source in compact["sources"]]
+    return json.dumps(compact, sort_keys=True)
 
 
 def _checks(results: str) -> str:
@@ -290,12 +309,23 @@ def test_a_sync_stores_the_same_with_and_without_them(
         return fields, clear
 
     monkeypatch.setattr(landing, "_as_stored", counted)
+    founded: list[str] = []  # residents whose texts the worker made (golden.founding)
+    real_filled = publish_module.filled
+
+    def filled(parts: Any, rid: str, *rest: str) -> tuple[str, str]:
+        founded.append(rid)
+        return real_filled(parts, rid, *rest)
+
+    monkeypatch.setattr(publish_module, "filled", filled)
     project, store = load(project_root, store_url, monkeypatch)
     results = run_all(project, store)
     assert all(r.status == "succeeded" for r in results)
     if workers == "0" or not extract.worth_a_worker():
         assert len(handed) == sum(r.mapped for r in results)  # computed here, and used
         assert all(handed)
+        assert founded == []  # only the worker makes them ahead
+    else:
+        assert len(founded) > 3  # the residents the register's and school's records found
 
     monkeypatch.setattr(
         landing, "_as_stored", lambda _s, _i, v: (landing._sealed_fields(v)[0], None)
