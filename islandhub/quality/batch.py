@@ -3,7 +3,7 @@
 A run checks the records landed since the stream last published: the ones a crash or a
 tripped gate left unpublished, and the ones it lands itself. They are validated as pandas
 DataFrames in slices of up to SLICE rows (one slice for any ordinary run; a first load of
-500,000 records takes five, so memory stays flat) and the slices' results merged into one
+500,000 records takes ten, so memory stays flat) and the slices' results merged into one
 `batch` row of dq_results. Where the extract worker is used, a run that lands at least
 IN_PROCESS records validates its slices in a process of its own, beside the writer
 (slices.py). When the system has a gate, the pipeline publishes nothing before `finish`,

@@ -5,7 +5,7 @@ validated together, and the slices' validations merged (`result`). The same rule
 same slices wherever it runs, so both places give the same Validation
 (tests/quality/test_slices.py).
 
-Great Expectations takes seconds to import and about 1.7 s per 100,000 rows to validate
+Great Expectations takes seconds to import and about 0.6 s per 100,000 rows to validate
 (benchmarks/quality.py), all of it in the process that writes to the store, which is the
 slower half of a sync (benchmarks/ingest.py). A big run (batch.IN_PROCESS records) hands
 its rows to a validator process instead, started as soon as the run is known to be big:
@@ -35,7 +35,11 @@ from islandhub.quality.outcome import Validation
 from islandhub.quality.rows import Columns
 from islandhub.quality.suites import Suite
 
-SLICE = 100_000  # rows validated together: bounds memory, and how far apart a repeat is seen
+# Rows validated together: bounds memory, and how far apart a repeat is seen. 50,000 (was
+# 100,000): a municipality's run fits in one; gathered as Python values 100,000 rows held
+# about 90 MB in the validator, which on the ingest benchmark was the largest process.
+# Repeats further apart are counted by the review after publishing (cross.duplicates).
+SLICE = 50_000
 POLL_SECONDS = 1.0
 # Batches on their way to the validator: enough to cover its import of GX (seconds, while
 # the writer lands on) without the writer waiting; each holds a batch's text (~11 MB for
