@@ -13,19 +13,9 @@ from islandhub.privacy import crypto
 from islandhub.quality import rows
 from islandhub.resolve.publish import Pending
 from tests.helpers import hetu
-from tests.unit.test_landing_fast_paths import NATIONAL_IDS, OTHER, _real
+from tests.unit.test_landing_fast_paths import NATIONAL_IDS, NOTE_MAPPING, OTHER, _real
 
-MAPPING = Mapping.from_spec(
-    {
-        "source": "a.b",
-        "id": "id",
-        "fields": {
-            "national_id": {"from": "hetu"},
-            "given_name": {"from": "name"},
-            "note": {"from": "note"},
-        },
-    }
-)
+MAPPING = NOTE_MAPPING
 FIELDS = ("national_id", "given_name", "note", "email")  # one the mapping never fills
 
 
@@ -73,8 +63,7 @@ def test_read_back_from_the_store_the_rows_are_the_same():
     prepared = landing.prepare(Batch(_records(), {}), MAPPING, FIELDS)
     assert prepared.check_rows is not None
     stored = [
-        Pending(p.source_id, p.fields, p.observed_at, p.run_id, p.seq)
-        for p in _as_landed(prepared)
+        Pending(p.source_id, p.fields, p.observed_at, p.run_id, p.seq) for p in _as_landed(prepared)
     ]
     assert rows.of_pending(stored, FIELDS) == rows.unpack(prepared.check_rows)
 

@@ -218,18 +218,22 @@ def test_a_payload_is_sealed_as_the_general_rule_seals_it(record):
         assert got == (dumps(at_rest.seal_tree(record, ())) if may_hold_hetu(payload) else payload)
 
 
+# A national id, a name and a free-text note that may hold another HETU.
+NOTE_MAPPING = Mapping.from_spec(
+    {
+        "source": "a.b",
+        "id": "id",
+        "fields": {
+            "national_id": {"from": "hetu"},
+            "given_name": {"from": "name"},
+            "note": {"from": "note"},
+        },
+    }
+)
+
+
 def test_prepare_hands_over_the_same_values_as_opening_them():
-    mapping = Mapping.from_spec(
-        {
-            "source": "a.b",
-            "id": "id",
-            "fields": {
-                "national_id": {"from": "hetu"},
-                "given_name": {"from": "name"},
-                "note": {"from": "note"},
-            },
-        }
-    )
+    mapping = NOTE_MAPPING
     records = [
         {"id": f"R{i}", "hetu": _real(n), "name": "Elsa", "note": note}
         for i, n in enumerate(NATIONAL_IDS)
