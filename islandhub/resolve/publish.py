@@ -199,24 +199,28 @@ def publish(
             )
         )
     touched = {rid for rid, _ in assigned.values()} | set(previous.values())
-    observations: dict[str, list[Observation]] = defaultdict(list)
-    founders: dict[str, Pending] = {}
+    founders: dict[str, list[Pending]] = defaultdict(list)
     for r in present:
         rid = assigned[r.source_id][0]
         if rid in founded:
-            founders[rid] = r
-            observations[rid].append(
-                Observation(system, stream, r.source_id, r.fields or {}, r.observed_at, r.run_id)
-            )
-    existing = sorted(touched - founded)
-    observations.update(_observations_of(conn, existing))
+            founders[rid].append(r)
     # A resident founded from one record whose texts the extract worker made: filled in here.
     # Subscribed islands need the record itself (outbox): then it is built as any other.
     ready = {
-        rid: filled(r.founding, rid, r.run_id, r.observed_at)
-        for rid, r in founders.items()
-        if r.founding is not None and len(observations[rid]) == 1 and not push
+        rid: filled(rs[0].founding, rid, rs[0].run_id, rs[0].observed_at)
+        for rid, rs in founders.items()
+        if len(rs) == 1 and rs[0].founding is not None and not push
     }
+    observations: dict[str, list[Observation]] = {
+        rid: [
+            Observation(system, stream, r.source_id, r.fields or {}, r.observed_at, r.run_id)
+            for r in rs
+        ]
+        for rid, rs in founders.items()
+        if rid not in ready
+    }
+    existing = sorted(touched - founded)
+    observations.update(_observations_of(conn, existing))
     _write_golden(conn, founded, existing, observations, priority, run_id, stamp, push, ready)
     return len(touched)
 
