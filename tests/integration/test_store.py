@@ -41,3 +41,26 @@ def test_an_unreachable_store_is_a_clear_error():
         assert "secret" not in str(exc)
     else:
         raise AssertionError("expected StoreError")
+
+
+def test_a_new_sqlite_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    from islandhub.store.db import PAGE_SIZE
+
+    new = tmp_path / "new.db"
+    open_store(f"sqlite:///{new}").dispose()
+    with sqlite3.connect(new) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16_384
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:  # a store made before: SQLite's 4 KiB pages
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("CREATE TABLE kept (x)")
+        conn.execute("INSERT INTO kept VALUES (1)")
+    store = open_store(f"sqlite:///{old}")
+    with store.connect() as conn:
+        assert conn.exec_driver_sql("SELECT x FROM kept").scalar_one() == 1
+    store.dispose()
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
