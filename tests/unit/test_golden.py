@@ -173,6 +173,11 @@ FOUNDERS = [
     {"non_disclosure": False, "x.resident_id": "nested", "zzz": [1, 2], "n": 1.5},
     {"given_name": "\x00run", "family_name": "\x00observed"},  # the stand-ins as values
     {"sources": ["x"], "fields": {"a": 1}},  # the lineage's own keys as fields
+    # Names where the golden record puts its own lists, or an address's own keys.
+    {"email": "a@b.fi", "emails": "x", "phone": "+358401234567", "phones": ["y"]},
+    {"identifiers": "x", "addresses": "y", "address.street": "Puistotie 1"},
+    {"address.primary": "no", "address.sources": "x", "address.street": "Puistotie 1"},
+    {"names.given": "Elsa", "address.street": "Puistotie 1"},  # a nested path
 ]
 
 
@@ -189,6 +194,15 @@ def test_founding_texts_filled_in_are_build_goldens():
                 rid, [Observation("population", "persons", source_id, fields, at, run)], []
             )
             assert filled(parts, rid, run, at) == (dumps(record), dumps(lineage))
+
+
+def test_founding_lays_out_plain_shapes_by_a_plan_and_odd_ones_the_general_way():
+    from islandhub.resolve.golden import _shape_of
+
+    assert _shape_of(FOUNDERS[2]) is not None  # a mapping's fields, all present
+    assert _shape_of({"given_name": "Elsa", "email": "a@b.fi"}) is not None
+    for odd in (FOUNDERS[3], FOUNDERS[4], FOUNDERS[7], FOUNDERS[8], FOUNDERS[10]):
+        assert _shape_of(odd) is None, odd
 
 
 def test_a_value_that_holds_the_stand_in_id_leaves_the_record_to_the_writer():
