@@ -23,7 +23,7 @@ from islandhub.mapping import Mapping
 from islandhub.privacy import at_rest, crypto
 from islandhub.privacy.at_rest import _CANDIDATE, may_hold_hetu, seal_source_id
 from islandhub.resolve.keys import clear_national_id_key, national_id_key
-from islandhub.store.db import dumps
+from islandhub.store.db import dumps, loads
 from tests.helpers import hetu
 
 PERMANENT = hetu(13, 10, 1952, 308)
@@ -68,6 +68,10 @@ OTHERS: list[dict[str, Any]] = [
     {"note": "population:henkilot:nid1:" + "C" * 25},
     {"note": "\x01" + OTHER},  # escaped in JSON
     {"address.street": "Puistotie 119 C 7", "phone": "+358464985479"},
+    # JSON gives these back as they are, or not (a float, a tuple): see `_plain`.
+    {"given_name": "Elsa", "children": 3, "non_disclosure": True, "email": None},
+    {"given_name": "Elsa", "score": 1.5},
+    {"given_name": "Elsa", "tags": ("a", "b")},
 ]
 SOURCE_IDS = ["R0000001", PERMANENT, TEMPORARY, "nid1:" + "D" * 30, "SENTINEL_SEALED", "x y"]
 
@@ -92,8 +96,13 @@ def test_clear_values_from_the_values_before_sealing_are_the_opened_ones(nationa
             if national_id is not None:
                 values["national_id"] = _real(national_id)
             expected = _the_long_way(source_id, values)
-            got = landing._as_stored(source_id, seal_source_id(source_id), values)
-            assert got == expected
+            *got, stored = landing._as_stored(source_id, seal_source_id(source_id), values)
+            assert tuple(got) == expected
+            # The dict handed on is the text's, loaded: same values of the same types.
+            if stored is not None:
+                loaded = loads(got[0])
+                assert stored == loaded
+                assert [type(stored[k]) for k in loaded] == [type(v) for v in loaded.values()]
             # ClearValues is a tuple: the kind of `fields` (text or dict) matters too.
             if expected[1] is not None:
                 assert type(got[1].fields) is type(expected[1].fields)
@@ -110,8 +119,9 @@ def test_the_short_way_is_taken_by_the_common_record(monkeypatch):
 
     monkeypatch.setattr(crypto.Keyring, "unseal", counted)
     values = {"national_id": PERMANENT, "given_name": "Elsa"}
-    text, clear = landing._as_stored("R1", "R1", values)
+    text, clear, stored = landing._as_stored("R1", "R1", values)
     assert opened == []
+    assert stored == loads(text)
     assert clear is not None and clear.fields == PERMANENT
     assert clear.national_id_key == national_id_key(crypto.seal(PERMANENT))
     assert clear.source_id == "R1"

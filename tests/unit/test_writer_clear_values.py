@@ -303,10 +303,10 @@ def test_a_sync_stores_the_same_with_and_without_them(
     handed: list[ClearValues | None] = []
     real = landing._as_stored
 
-    def counted(*args: Any) -> tuple[str, ClearValues | None]:
-        fields, clear = real(*args)
+    def counted(*args: Any) -> tuple[str, ClearValues | None, dict[str, Any] | None]:
+        fields, clear, stored = real(*args)
         handed.append(clear)
-        return fields, clear
+        return fields, clear, stored
 
     monkeypatch.setattr(landing, "_as_stored", counted)
     founded: list[str] = []  # residents whose texts the worker made (golden.founding)
@@ -328,7 +328,7 @@ def test_a_sync_stores_the_same_with_and_without_them(
         assert len(founded) > 3  # the residents the register's and school's records found
 
     monkeypatch.setattr(
-        landing, "_as_stored", lambda _s, _i, v: (landing._sealed_fields(v)[0], None)
+        landing, "_as_stored", lambda _s, _i, v: (landing._sealed_fields(v)[0], None, None)
     )
     monkeypatch.setenv("ISLANDHUB_WORKERS", "0")
     other_project, other = load(project_root, other_store_url, monkeypatch)
