@@ -93,7 +93,7 @@ class StreamCheck:
         """
         if self.suite is None:
             return
-        present = [p for p in pending if p.fields is not None]
+        present = [p for p in pending if not p.deleted]
         if not present:
             return
         self._added += len(present)

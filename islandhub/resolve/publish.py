@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -74,20 +73,92 @@ class ClearValues(NamedTuple):
         return "ClearValues(<not shown>)"
 
 
-@dataclass(frozen=True)
 class Pending:
-    """A mapped source record waiting to be resolved and published (fields None: deleted)."""
+    """A mapped source record waiting to be resolved and published (fields None: deleted).
 
-    source_id: str
-    fields: dict[str, Any] | None
-    observed_at: str
-    run_id: str
-    seq: int
-    # Set only for a record mapped in this run (landing.prepare): equality and repr ignore it,
-    # so a record read back from the store is the same record.
-    clear: ClearValues | None = field(default=None, repr=False, compare=False)
-    # Its texts as the founder of a resident, when the extract worker made them (same terms).
-    founding: Founding | None = field(default=None, repr=False, compare=False)
+    A record landed in this run (`landed`) keeps its fields as the stored JSON and parses
+    them when first read: most records of a first load found a resident from the texts the
+    extract worker made (golden.founding) and are never read, and parsing each took the
+    writer about 5 µs. Compared and shown by source id, fields, time, run and sequence,
+    like the frozen dataclass it was; `clear` and `founding` take no part.
+    """
+
+    __slots__ = (
+        "_fields",
+        "_text",
+        "clear",
+        "founding",
+        "observed_at",
+        "run_id",
+        "seq",
+        "source_id",
+    )
+
+    def __init__(
+        self,
+        source_id: str,
+        fields: dict[str, Any] | None,
+        observed_at: str,
+        run_id: str,
+        seq: int,
+        clear: ClearValues | None = None,
+        founding: Founding | None = None,
+    ) -> None:
+        self.source_id = source_id
+        self._fields = fields
+        self._text: str | None = None
+        self.observed_at = observed_at
+        self.run_id = run_id
+        self.seq = seq
+        # Set only for a record mapped in this run (landing.prepare), in memory only.
+        self.clear = clear
+        # Its texts as the founder of a resident, when the extract worker made them.
+        self.founding = founding
+
+    @classmethod
+    def landed(
+        cls,
+        source_id: str,
+        text: str,
+        observed_at: str,
+        run_id: str,
+        seq: int,
+        clear: ClearValues | None,
+        founding: Founding | None,
+    ) -> Pending:
+        """A mapped record just landed: its stored fields (`text`) parsed when first read."""
+        record = cls(source_id, None, observed_at, run_id, seq, clear, founding)
+        record._text = text
+        return record
+
+    @property
+    def fields(self) -> dict[str, Any] | None:
+        """The mapped fields as stored (None: the record was deleted)."""
+        if self._text is not None:
+            self._fields, self._text = loads(self._text), None
+        return self._fields
+
+    @property
+    def deleted(self) -> bool:
+        """Whether the island deleted the record (without parsing its fields)."""
+        return self._fields is None and self._text is None
+
+    def _compared(self) -> tuple[Any, ...]:
+        return (self.source_id, self.fields, self.observed_at, self.run_id, self.seq)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pending):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass: fields is a dict
+
+    def __repr__(self) -> str:
+        source_id, fields, observed_at, run_id, seq = self._compared()
+        return (
+            f"Pending(source_id={source_id!r}, fields={fields!r}, observed_at={observed_at!r}, "
+            f"run_id={run_id!r}, seq={seq!r})"
+        )
 
     def clear_source_id(self) -> str:
         """The source id in clear (a HETU-shaped one is stored sealed)."""
@@ -170,8 +241,8 @@ def publish(
     lock_residents(conn)
     ids = [r.source_id for r in records]
     previous = _existing_links(conn, system, stream, ids)
-    present = [r for r in records if r.fields is not None]
-    gone = [r.source_id for r in records if r.fields is None]
+    present = [r for r in records if not r.deleted]
+    gone = [r.source_id for r in records if r.deleted]
     assigned, founded = _assign(conn, system, stream, present, previous)
     stamp = now()
     at = timestamp(conn, stamp)
