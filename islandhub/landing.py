@@ -290,13 +290,17 @@ def _sealed_payload(record: Any, payload: str, paths: tuple[str, ...], id_path: 
     The national-id fields (and a HETU-shaped id) are sealed first; most records hold no
     other HETU, which their serialised text then shows without a walk through the record.
     """
-    if not _reads_any(record, paths) and not may_hold_hetu(payload):
+    # Scanned only where it may decide: something sealed leaves its text to be scanned.
+    candidates = None if _reads_any(record, paths) else may_hold_hetu(payload)
+    if candidates is False:
         return payload
     quick = seal_known(record, paths, (id_path,))
     if quick is None:
         return dumps(seal_payload(record, paths))
     if quick is record:  # nothing sealed: `payload` is its text (dumps(record)) already
-        return dumps(seal_tree(quick, ())) if may_hold_hetu(payload) else payload
+        if candidates is None:
+            candidates = may_hold_hetu(payload)
+        return dumps(seal_tree(quick, ())) if candidates else payload
     # Something sealed: its text tells whether any HETU is left (the payload's would only
     # show the one just sealed), so the payload itself is not scanned at all.
     text = dumps(quick)

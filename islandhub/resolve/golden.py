@@ -172,6 +172,9 @@ def founding(system: str, stream: str, source_id: str, fields: dict[str, Any]) -
     """
     shape = _shape_of(fields)
     if shape is None:
+        # In the stored order (sorted, as the writer reads them back): `_from_one` lets a
+        # later field overwrite an earlier one ("emails" after "email").
+        fields = dict(sorted(fields.items()))
         record, lineage = _from_one(
             _OPEN_ID, Observation(system, stream, source_id, fields, _OPEN_AT, _OPEN_RUN)
         )
@@ -238,12 +241,12 @@ def _shape_of(fields: dict[str, Any]) -> _Shape | None:
     shape = _SHAPES.get(names, _UNSEEN)
     if shape is not _UNSEEN:
         return shape  # type: ignore[return-value]
+    if len(_SHAPES) >= _MAX_SHAPES:  # a mapping has a few; past that, the general way
+        return None
     plain = not (_NOT_PLAIN & set(names)) and all(
         n.startswith(ADDRESS_PREFIX) or "." not in n for n in names
     )
-    made = _Shape(names) if plain else None
-    if len(_SHAPES) < _MAX_SHAPES:  # a mapping has a few; an odd island may have many
-        _SHAPES[names] = made
+    made = _SHAPES[names] = _Shape(names) if plain else None
     return made
 
 

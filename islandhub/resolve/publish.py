@@ -151,7 +151,9 @@ class Pending:
             return NotImplemented
         return self._compared() == other._compared()
 
-    __hash__ = None  # type: ignore[assignment]  # as the dataclass: fields is a dict
+    def __hash__(self) -> int:
+        # As the frozen dataclass's: a deleted record hashes, one with fields (a dict) raises.
+        return hash(self._compared())
 
     def __repr__(self) -> str:
         source_id, fields, observed_at, run_id, seq = self._compared()

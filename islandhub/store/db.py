@@ -114,9 +114,9 @@ def _engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA busy_timeout=60000")
-            # A new store's pages (an existing store keeps its own): 16 KiB holds a dozen
-            # golden records where 4 KiB held four, so a sync writes fewer pages and splits
-            # fewer; `make bench`'s ingest measured its SQLite time about 15 % lower.
+            # A new store's pages (an existing store keeps its own): 16 KiB holds about
+            # twenty golden records where 4 KiB held four, so a sync splits and writes fewer
+            # pages: the ingest benchmark's sync ran about 4 % faster (docs/store.md).
             cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
             _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")

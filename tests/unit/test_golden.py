@@ -178,20 +178,26 @@ FOUNDERS = [
     {"identifiers": "x", "addresses": "y", "address.street": "Puistotie 1"},
     {"address.primary": "no", "address.sources": "x", "address.street": "Puistotie 1"},
     {"names.given": "Elsa", "address.street": "Puistotie 1"},  # a nested path
+    # Not in sorted order, as a mapping may list them: the store's order decides.
+    {"emails": "x", "email": "a@b.fi", "phones": ["y"], "phone": "+358401234567"},
+    {"given_name": "Elsa", "address.street": "Puistotie 1", "birth_date": "2003-03-29"},
 ]
 
 
 def test_founding_texts_filled_in_are_build_goldens():
+    """The worker's texts (from the fields in the mapping's order) are those the writer
+    builds from the fields it reads back from the store (sorted)."""
     from islandhub.resolve.golden import filled, founding
-    from islandhub.store.db import dumps
+    from islandhub.store.db import dumps, loads
 
     for fields in FOUNDERS:
+        stored = loads(dumps(fields))
         for source_id in ("R1", "nid1:sealed", 'odd "id"'):
             parts = founding("population", "persons", source_id, fields)
             assert parts is not None, fields
             rid, run, at = "01a2-rid", "01a2-run", "2026-11-27T17:00:00.123456+00:00"
             record, lineage = build_golden(
-                rid, [Observation("population", "persons", source_id, fields, at, run)], []
+                rid, [Observation("population", "persons", source_id, stored, at, run)], []
             )
             assert filled(parts, rid, run, at) == (dumps(record), dumps(lineage))
 
@@ -201,8 +207,21 @@ def test_founding_lays_out_plain_shapes_by_a_plan_and_odd_ones_the_general_way()
 
     assert _shape_of(FOUNDERS[2]) is not None  # a mapping's fields, all present
     assert _shape_of({"given_name": "Elsa", "email": "a@b.fi"}) is not None
-    for odd in (FOUNDERS[3], FOUNDERS[4], FOUNDERS[7], FOUNDERS[8], FOUNDERS[10]):
+    for odd in (FOUNDERS[3], FOUNDERS[4], FOUNDERS[7], FOUNDERS[8], FOUNDERS[10], FOUNDERS[11]):
         assert _shape_of(odd) is None, odd
+    assert _shape_of(FOUNDERS[12]) is not None
+
+
+def test_past_its_cap_the_plan_cache_leaves_new_shapes_to_the_general_way(monkeypatch):
+    from islandhub.resolve import golden
+
+    monkeypatch.setattr(golden, "_SHAPES", {})
+    monkeypatch.setattr(golden, "_MAX_SHAPES", 2)
+    assert golden._shape_of({"a": "1"}) is not None
+    assert golden._shape_of({"b": "1"}) is not None
+    assert golden._shape_of({"c": "1"}) is None  # not built, not kept
+    assert len(golden._SHAPES) == 2
+    assert golden._shape_of({"a": "2"}) is not None  # a known one still has its plan
 
 
 def test_a_value_that_holds_the_stand_in_id_leaves_the_record_to_the_writer():

@@ -37,6 +37,7 @@ def test_a_landed_record_equals_the_same_record_read_back_from_the_store():
     assert landed != Pending("R1", dict(FIELDS), "t", "run", 8)
     with pytest.raises(TypeError):
         hash(landed)  # as the frozen dataclass it was: its fields are a dict
+    assert hash(Pending("R1", None, "t", "run", 7)) == hash(Pending("R1", None, "t", "run", 7))
 
 
 def test_a_deleted_record_has_no_fields():
