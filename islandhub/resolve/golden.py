@@ -179,16 +179,18 @@ def founding(system: str, stream: str, source_id: str, fields: dict[str, Any]) -
             _OPEN_ID, Observation(system, stream, source_id, fields, _OPEN_AT, _OPEN_RUN)
         )
         text, trail = dumps(record), dumps(lineage)
-        if text.count(_MARK) != 1 or not trail.endswith(_END):
+        if not trail.endswith(_END):
             return None
-        head, tail = text.split(_MARK)
-        return Founding(head, tail, trail[: -len(_END)])
-    text = dumps(shape.record(fields, {"source_id": source_id, "stream": stream, "system": system}))
+        lineage_head = trail[: -len(_END)]
+    else:
+        source = {"source_id": source_id, "stream": stream, "system": system}
+        text = dumps(shape.record(fields, source))
+        # The one source's entry up to its run: [system, stream, source_id, ...
+        lineage_head = f"{shape.lineage_head}{dumps([system, stream, source_id])[:-1]},"
     if text.count(_MARK) != 1:
         return None
     head, tail = text.split(_MARK)
-    # The one source's entry up to its run: [system, stream, source_id, ...
-    return Founding(head, tail, f"{shape.lineage_head}{dumps([system, stream, source_id])[:-1]},")
+    return Founding(head, tail, lineage_head)
 
 
 class _Shape:
@@ -206,11 +208,9 @@ class _Shape:
         self.contacts = [(n, *CONTACT_LISTS[n]) for n in names if n in CONTACT_LISTS]
         self.address = [(n, n[cut:]) for n in names if n.startswith(ADDRESS_PREFIX)]
         self.not_scalar = [n for n in names if n in CONTACT_LISTS or n.startswith(ADDRESS_PREFIX)]
-        # The lineage's fields exactly as _from_one names them.
-        lineage = {n: [0, "only_source"] for n in names if n not in self.not_scalar}
-        lineage.update({list_name: [0, PRIMARY] for _n, list_name, _k in self.contacts})
-        if self.address:
-            lineage["addresses"] = [0, PRIMARY]
+        # The lineage's fields depend on the names alone: _from_one's, once, for any values.
+        anyone = Observation("", "", "", dict.fromkeys(names, ""), "", "")
+        lineage = _from_one(_OPEN_ID, anyone)[1]["fields"]
         self.lineage_head = f'{{"fields":{dumps(lineage)},"sources":['
 
     def record(self, fields: dict[str, Any], source: dict[str, str]) -> dict[str, Any]:
