@@ -23,6 +23,7 @@ from islandhub.config import Project, StreamConfig, SystemConfig
 from islandhub.errors import ConfigError, Problem, RunFailed, SourceError
 from islandhub.extract import prepared_batches, worth_a_worker
 from islandhub.gcpause import cyclic_gc_paused
+from islandhub.heap import keep_freed_memory
 from islandhub.ids import uuid7
 from islandhub.landing import Landed, counters, land, prepare, sequence
 from islandhub.privacy.masking import mask_text
@@ -323,6 +324,7 @@ def _run(
 ) -> None:
     """Extract, land and map every batch; publish as it goes unless an orchestrator will."""
     system_id, progress = result.system, options.progress
+    keep_freed_memory()  # before the worker and the validator fork: they inherit it
     # The quality hook (islandhub/quality/batch.py); without publishing, publish_stream checks.
     check = StreamCheck.begin(project, store, result) if options.publish else None
     publish_now = check is not None and not check.holds  # a gated stream publishes after it
