@@ -1,9 +1,11 @@
 """Ingest benchmark: one resident export loaded four ways, each in its own process.
 
-    raw        csv.reader + sqlite3.executemany of the unmapped rows: the floor cost
-    dlt        a dlt pipeline (merge on id) into SQLite through its sqlalchemy destination
-    islandhub  `islandhub sync` of a files island: land, map, quarantine, resolve, publish
-    re-sync    the same sync again on the unchanged file (and once with --full-refresh)
+    raw          csv.reader + sqlite3.executemany of the unmapped rows: the floor cost
+    dlt          a dlt pipeline (merge on id) into SQLite through its sqlalchemy destination
+    islandhub    `islandhub sync` of a files island: land, map, quarantine, resolve, publish
+    re-sync      the same sync again on the unchanged file (and once with --full-refresh)
+    store floor  the rows that sync wrote, written again by SQLite alone (store_floor.py):
+                 how fast any sync could be that keeps what this store layout keeps
 
 Every measurement runs in a child process whose own peak RSS is read with os.wait4, so the
 figures do not pollute each other. Prints a table and PASS/MISS per target, writes
@@ -101,7 +103,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="let every child compile its modules again (PYTHONDONTWRITEBYTECODE as set)",
     )
     # Internal: one measurement in a child process.
-    parser.add_argument("--only", choices=["raw", "dlt", "islandhub"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", choices=["raw", "dlt", "islandhub", "store"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
@@ -230,6 +235,17 @@ def _profiled(run: Callable[[], Any], dump: Path) -> Any:
     return value
 
 
+def measure_store(args: argparse.Namespace) -> dict[str, Any]:
+    """The store floor (store_floor.py): the full sync's rows replayed by SQLite alone."""
+    from store_floor import replay
+
+    from islandhub.privacy.crypto import KEY_FILE_ENV
+
+    # The replay's store is sealed with the key of the project whose rows it replays.
+    os.environ[KEY_FILE_ENV] = str(args.project / "var" / "keys" / "national_id.key")
+    return replay(args.source, args.db, BATCH)
+
+
 def table_counts(store_url: str) -> dict[str, int]:
     """Rows in the tables an ingest fills (read with plain sqlite3)."""
     path = store_url.split(":///", 1)[1]
@@ -241,7 +257,12 @@ def table_counts(store_url: str) -> dict[str, int]:
 
 
 def child(args: argparse.Namespace) -> int:
-    measure = {"raw": measure_raw, "dlt": measure_dlt, "islandhub": measure_islandhub}
+    measure = {
+        "raw": measure_raw,
+        "dlt": measure_dlt,
+        "islandhub": measure_islandhub,
+        "store": measure_store,
+    }
     report = measure[args.only](args)
     # Processes this one started count too (the hub's extract worker and quality validator):
     # this process's peak plus the largest finished child's, an upper bound (a forked child's
@@ -352,6 +373,16 @@ def run_islandhub(args: argparse.Namespace, data: DataFile, label: str) -> list[
     refresh = run_child([*base, "--full-refresh"], args.work / "resync_full.json", env)
     report_failure("re-sync --full-refresh", refresh)
     return [first, again, refresh]
+
+
+def run_store_floor(args: argparse.Namespace) -> ChildRun:
+    """The full sync's rows written again by SQLite alone (store_floor.py)."""
+    db = fresh_db(args.work / "store_floor.db")
+    extra = ["--source", str(args.work / "islandhub_full.db"), "--db", str(db)]
+    extra += ["--project", str(args.work / "project_full")]
+    run = run_child(child_args(args, "store", *extra), args.work / "store_floor.json")
+    report_failure("store floor", run)
+    return run
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -531,15 +562,17 @@ def profile_only(args: argparse.Namespace, full: DataFile) -> int:
 
 def measure_all(args: argparse.Namespace, full: DataFile, prefix: DataFile) -> dict[str, Any]:
     runs: dict[str, ChildRun | None] = {}
-    print("\n[1/4] raw floor ...", flush=True)
+    print("\n[1/5] raw floor ...", flush=True)
     runs["raw"] = run_raw(args, full)
     if not args.skip_dlt:
-        print("[2/4] dlt ...", flush=True)
+        print("[2/5] dlt ...", flush=True)
         runs["dlt"] = run_dlt(args, full)
-    print("[3/4] islandhub sync, re-sync, re-sync --full-refresh ...", flush=True)
+    print("[3/5] islandhub sync, re-sync, re-sync --full-refresh ...", flush=True)
     hub = run_islandhub(args, full, "full")
     runs.update(zip(("islandhub", "resync", "resync_full_refresh"), hub, strict=False))
-    print(f"[4/4] islandhub on the {prefix.rows:,}-row prefix ...", flush=True)
+    print("[4/5] the store floor: the sync's rows written again by SQLite alone ...", flush=True)
+    runs["store_floor"] = run_store_floor(args) if hub[0].report else None
+    print(f"[5/5] islandhub on the {prefix.rows:,}-row prefix ...", flush=True)
     runs["islandhub_prefix"] = run_islandhub(args, prefix, "prefix")[0]
     return runs
 
@@ -553,6 +586,7 @@ def summarise(
         "resync": "unchanged file",
         "resync_full_refresh": "--full-refresh",
         "islandhub_prefix": "prefix",
+        "store_floor": "the sync's rows, SQLite alone",
     }
     res = {name: figures(name, run, notes.get(name, "")) for name, run in runs.items()}
     rows = [r for r in res.values() if r]

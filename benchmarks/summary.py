@@ -182,6 +182,13 @@ def ingest_rows(d: dict[str, Any]) -> list[Row]:
         out.add(
             "rows/s vs raw SQLite insert (the floor)", speed, peer=("raw insert", raw["rows_per_s"])
         )
+    floor = by.get("store_floor")
+    if floor:
+        out.add(
+            "rows/s vs the store floor (the sync's own rows written by SQLite alone)",
+            speed,
+            peer=("store floor", floor["rows_per_s"]),
+        )
     prefix, again = by.get("islandhub_prefix"), by.get("resync")
     if prefix:
         growth = f"{memory / prefix['peak_rss_mb']:.2f}x"

@@ -1,0 +1,126 @@
+"""The store's own floor: the rows a finished sync wrote, written again by SQLite alone.
+
+The raw reference (ingest.py) writes one row of twelve texts per source row, 60 MB for the
+500,000-row export. A sync writes what the hub keeps of each record: the sealed payload, the
+mapped fields, the link, the national-id key, the resident, its golden record and lineage,
+and the resolution queue's entry, eight rows and about 3 KB per record, each table with its
+indexes. This replays those rows, read from the benchmark's finished store, into a new store
+that the hub's own migrations and connection settings made (16 KiB pages, WAL, the same
+cache), in the sync's batches and transactions: per batch one transaction that lands
+(landing, source records, quarantine) and one that publishes (links, keys in key order,
+residents, versions, lineage, queue). Only the writes are timed, not the reads that
+gather a batch.
+
+So it tells how fast any sync could be that writes what this store layout asks for: the
+sync's own throughput against it is what its Python costs on top, and a target above it
+needs fewer or smaller rows per record, not a faster sync.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+# Per batch, in the sync's order (landing.py, resolve/publish.py).
+LAND = ("landing", "source_records", "quarantine")
+PUBLISH = ("links", "resident_keys", "residents", "resident_versions", "lineage")
+QUEUE = "resolution_queue"
+
+
+def replay(source: Path, target: Path, batch: int) -> dict[str, Any]:
+    """Write `source`'s synced rows into a new store at `target`, timed; figures per table."""
+    from islandhub.store import open_store
+
+    store = open_store(f"sqlite:///{target}")  # the hub's schema and connection settings
+    written = dict.fromkeys((*LAND, *PUBLISH, QUEUE), 0)
+    seconds = 0.0
+    records = 0
+    raw = store.engine.raw_connection()
+    try:
+        into = raw.driver_connection
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
+            for rows in _batches(src, batch):
+                records += len(rows["landing"])
+                started = time.perf_counter()
+                _write(into, rows, LAND)
+                _write(into, rows, (*PUBLISH, QUEUE))
+                seconds += time.perf_counter() - started
+                for name, found in rows.items():
+                    written[name] += len(found)
+    finally:
+        raw.close()
+        store.dispose()
+    return {"rows": records, "seconds": seconds, "written": written}
+
+
+def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], tables: Sequence[str]) -> None:
+    """One transaction, as the sync's Store.begin makes it."""
+    conn.execute("BEGIN")
+    for name in tables:
+        if rows[name]:
+            marks = ", ".join("?" * len(rows[name][0]))
+            conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows[name])
+    conn.execute("COMMIT")
+
+
+def _batches(src: sqlite3.Connection, batch: int) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
+    """The source store's rows, a landing batch at a time in landing order (one stream)."""
+    streams = src.execute("SELECT DISTINCT system, stream FROM landing").fetchall()
+    if len(streams) != 1:
+        raise ValueError(f"the store floor replays one stream's sync; the store holds {streams}")
+    stream = streams[0]
+    after = 0
+    while True:
+        landing = src.execute(
+            "SELECT * FROM landing WHERE system = ? AND stream = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (*stream, after, batch),
+        ).fetchall()
+        if not landing:
+            return
+        after = _column(src, "landing", "seq", landing[-1])
+        ids = json.dumps([_column(src, "landing", "source_id", row) for row in landing])
+        rows = {"landing": landing}
+        for name in ("source_records", "quarantine", "links", QUEUE):
+            rows[name] = _of_sources(src, name, stream, ids)
+        linked = {_column(src, "links", "resident_id", row) for row in rows["links"]}
+        residents = json.dumps(sorted(linked))
+        for name in ("residents", "resident_versions", "lineage"):
+            rows[name] = _of_residents(src, name, residents)
+        # The sync writes a batch's keys in key order (resolve/publish.py, _assign).
+        rows["resident_keys"] = sorted(_of_residents(src, "resident_keys", residents))
+        yield rows
+
+
+def _of_sources(
+    src: sqlite3.Connection, table: str, stream: tuple[str, str], ids: str
+) -> list[tuple[Any, ...]]:
+    return src.execute(
+        f"SELECT * FROM {table} WHERE system = ? AND stream = ? "
+        "AND source_id IN (SELECT value FROM json_each(?)) ORDER BY source_id",
+        (*stream, ids),
+    ).fetchall()
+
+
+def _of_residents(src: sqlite3.Connection, table: str, ids: str) -> list[tuple[Any, ...]]:
+    return src.execute(
+        f"SELECT * FROM {table} WHERE resident_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY resident_id",
+        (ids,),
+    ).fetchall()
+
+
+_POSITIONS: dict[tuple[str, str], int] = {}
+
+
+def _column(src: sqlite3.Connection, table: str, column: str, row: tuple[Any, ...]) -> Any:
+    """`row[column]` for a row of `table` read with SELECT *."""
+    key = (table, column)
+    if key not in _POSITIONS:
+        names = [info[1] for info in src.execute(f"PRAGMA table_info({table})")]
+        _POSITIONS[key] = names.index(column)
+    return row[_POSITIONS[key]]
