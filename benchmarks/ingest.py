@@ -239,10 +239,6 @@ def measure_store(args: argparse.Namespace) -> dict[str, Any]:
     """The store floor (store_floor.py): the full sync's rows replayed by SQLite alone."""
     from store_floor import replay
 
-    from islandhub.privacy.crypto import KEY_FILE_ENV
-
-    # The replay's store is sealed with the key of the project whose rows it replays.
-    os.environ[KEY_FILE_ENV] = str(args.project / "var" / "keys" / "national_id.key")
     return replay(args.source, args.db, BATCH)
 
 
@@ -379,7 +375,6 @@ def run_store_floor(args: argparse.Namespace) -> ChildRun:
     """The full sync's rows written again by SQLite alone (store_floor.py)."""
     db = fresh_db(args.work / "store_floor.db")
     extra = ["--source", str(args.work / "islandhub_full.db"), "--db", str(db)]
-    extra += ["--project", str(args.work / "project_full")]
     run = run_child(child_args(args, "store", *extra), args.work / "store_floor.json")
     report_failure("store floor", run)
     return run

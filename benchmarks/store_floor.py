@@ -13,13 +13,20 @@ gather a batch.
 
 So it tells how fast any sync could be that writes what this store layout asks for: the
 sync's own throughput against it is what its Python costs on top, and a target above it
-needs fewer or smaller rows per record, not a faster sync.
+needs fewer or smaller rows per record, not a faster sync. Run alone, it can leave tables
+out, to show what each costs (docs/store.md, "What a record costs to write"):
+
+    python benchmarks/store_floor.py benchmarks/out/islandhub_full.db \
+        --key-file benchmarks/out/project_full/var/keys/national_id.key --without resident_keys
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,10 +38,17 @@ PUBLISH = ("links", "resident_keys", "residents", "resident_versions", "lineage"
 QUEUE = "resolution_queue"
 
 
-def replay(source: Path, target: Path, batch: int) -> dict[str, Any]:
-    """Write `source`'s synced rows into a new store at `target`, timed; figures per table."""
+def replay(source: Path, target: Path, batch: int, without: Sequence[str] = ()) -> dict[str, Any]:
+    """Write `source`'s synced rows into a new store at `target`, timed; figures per table.
+
+    Tables in `without` are left out (their rows are neither read nor written).
+    """
+    from islandhub.privacy.crypto import KEY_ENV, KEY_FILE_ENV
     from islandhub.store import open_store
 
+    if not os.environ.get(KEY_ENV) and not os.environ.get(KEY_FILE_ENV):
+        # The replayed values are copied as they are: the new store's own key seals nothing.
+        os.environ[KEY_FILE_ENV] = str(target.with_suffix(".key"))
     store = open_store(f"sqlite:///{target}")  # the hub's schema and connection settings
     written = dict.fromkeys((*LAND, *PUBLISH, QUEUE), 0)
     seconds = 0.0
@@ -45,6 +59,8 @@ def replay(source: Path, target: Path, batch: int) -> dict[str, Any]:
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
             for rows in _batches(src, batch):
                 records += len(rows["landing"])
+                for name in without:
+                    rows[name] = []
                 started = time.perf_counter()
                 _write(into, rows, LAND)
                 _write(into, rows, (*PUBLISH, QUEUE))
@@ -124,3 +140,30 @@ def _column(src: sqlite3.Connection, table: str, column: str, row: tuple[Any, ..
         names = [info[1] for info in src.execute(f"PRAGMA table_info({table})")]
         _POSITIONS[key] = names.index(column)
     return row[_POSITIONS[key]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="a store after one stream's first sync")
+    parser.add_argument("--batch", type=int, default=10_000, help="records per batch")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=(*LAND, *PUBLISH, QUEUE),
+        help="leave this table out (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="store-floor-") as folder:
+        found = replay(args.source, Path(folder) / "floor.db", args.batch, args.without)
+    left_out = f" without {', '.join(args.without)}" if args.without else ""
+    print(
+        f"store floor{left_out}: {found['rows']:,} records in {found['seconds']:.2f} s = "
+        f"{found['rows'] / found['seconds']:,.0f} records/s "
+        f"({found['seconds'] / found['rows'] * 1e6:.1f} µs per record)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
