@@ -16,8 +16,7 @@ sync's own throughput against it is what its Python costs on top, and a target a
 needs fewer or smaller rows per record, not a faster sync. Run alone, it can leave tables
 out, to show what each costs (docs/store.md, "What a record costs to write"):
 
-    python benchmarks/store_floor.py benchmarks/out/islandhub_full.db \
-        --key-file benchmarks/out/project_full/var/keys/national_id.key --without resident_keys
+    python benchmarks/store_floor.py benchmarks/out/islandhub_full.db --without resident_keys
 """
 
 from __future__ import annotations
@@ -154,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         help="leave this table out (repeatable)",
     )
     args = parser.parse_args(argv)
+    if not args.source.is_file():
+        parser.error(f"{args.source}: no such store (run benchmarks/ingest.py first)")
     with tempfile.TemporaryDirectory(prefix="store-floor-") as folder:
         found = replay(args.source, Path(folder) / "floor.db", args.batch, args.without)
     left_out = f" without {', '.join(args.without)}" if args.without else ""
