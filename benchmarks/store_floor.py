@@ -40,7 +40,7 @@ QUEUE = "resolution_queue"
 def replay(source: Path, target: Path, batch: int, without: Sequence[str] = ()) -> dict[str, Any]:
     """Write `source`'s synced rows into a new store at `target`, timed; figures per table.
 
-    Tables in `without` are left out (their rows are neither read nor written).
+    Tables in `without` are left out: their rows are read with the batch, not written.
     """
     from islandhub.privacy.crypto import KEY_ENV, KEY_FILE_ENV
     from islandhub.store import open_store
@@ -88,6 +88,8 @@ def _batches(src: sqlite3.Connection, batch: int) -> Iterator[dict[str, list[tup
     if len(streams) != 1:
         raise ValueError(f"the store floor replays one stream's sync; the store holds {streams}")
     stream = streams[0]
+    seq_at, id_at = _position(src, "landing", "seq"), _position(src, "landing", "source_id")
+    resident_at = _position(src, "links", "resident_id")
     after = 0
     while True:
         landing = src.execute(
@@ -97,13 +99,12 @@ def _batches(src: sqlite3.Connection, batch: int) -> Iterator[dict[str, list[tup
         ).fetchall()
         if not landing:
             return
-        after = _column(src, "landing", "seq", landing[-1])
-        ids = json.dumps([_column(src, "landing", "source_id", row) for row in landing])
+        after = landing[-1][seq_at]
+        ids = json.dumps([row[id_at] for row in landing])
         rows = {"landing": landing}
         for name in ("source_records", "quarantine", "links", QUEUE):
             rows[name] = _of_sources(src, name, stream, ids)
-        linked = {_column(src, "links", "resident_id", row) for row in rows["links"]}
-        residents = json.dumps(sorted(linked))
+        residents = json.dumps(sorted({row[resident_at] for row in rows["links"]}))
         for name in ("residents", "resident_versions", "lineage"):
             rows[name] = _of_residents(src, name, residents)
         # The sync writes a batch's keys in key order (resolve/publish.py, _assign).
@@ -129,16 +130,9 @@ def _of_residents(src: sqlite3.Connection, table: str, ids: str) -> list[tuple[A
     ).fetchall()
 
 
-_POSITIONS: dict[tuple[str, str], int] = {}
-
-
-def _column(src: sqlite3.Connection, table: str, column: str, row: tuple[Any, ...]) -> Any:
-    """`row[column]` for a row of `table` read with SELECT *."""
-    key = (table, column)
-    if key not in _POSITIONS:
-        names = [info[1] for info in src.execute(f"PRAGMA table_info({table})")]
-        _POSITIONS[key] = names.index(column)
-    return row[_POSITIONS[key]]
+def _position(src: sqlite3.Connection, table: str, column: str) -> int:
+    """Where `column` is in a row of `table` read with SELECT *."""
+    return [info[1] for info in src.execute(f"PRAGMA table_info({table})")].index(column)
 
 
 def main(argv: list[str] | None = None) -> int:
