@@ -541,12 +541,20 @@ def _print_resident(found: dict[str, Any], *, masked: bool = True) -> None:
             continue
         source = lineage.get(name, {})
         origin = f"{source['system']}.{source['stream']}:{source['source_id']}" if source else ""
+        # Opened and masked before the table sizes its column to it (a sealed id is longer).
+        origin = _shown(origin, masked)
         table.add_row(name, _display(value), origin, source.get("rule", ""))
     _emit(table, masked=masked)
     ids = ", ".join(
         f"{i['system']}.{i['stream']}:{i['source_id']}" for i in record.get("identifiers", [])
     )
     _emit(f"source records: {ids}", masked=masked)
+
+
+def _shown(text: str, masked: bool) -> str:
+    """A sealed value opened, then masked unless the reader revealed it (audited)."""
+    text = unseal_text(text)
+    return mask_text(text) if masked else text
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -572,9 +580,8 @@ def _display(value: Any) -> str:
                 )
             )
             marks = " (primary)" if entry.get("primary") else ""
-            parts.append(
-                f"{main}{marks} <- {', '.join(s['system'] for s in entry.get('sources', []))}"
-            )
+            systems = dict.fromkeys(s["system"] for s in entry.get("sources", []))  # in order, once
+            parts.append(f"{main}{marks} <- {', '.join(systems)}")
         return "\n".join(parts)
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
 
@@ -799,6 +806,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         counts = (f"{island[k]:,}" for k in ("pulled", "mapped", "quarantined"))
         table.add_row(island["system"], island["title"], island["status"], *counts)
     _emit(table)
+    if summary["examples"]:
+        _emit(
+            f"\n{len(summary['examples'])} residents that several islands describe, a file island "
+            "among them (golden records as `islandhub resident show` prints them):"
+        )
+    for found in summary["examples"]:
+        _emit("")
+        _print_resident(found)
     scores = ("precision", "recall", "f1")
     accuracy = ", ".join(f"{k} {summary[k]:.4f}" for k in scores if summary.get(k) is not None)
     _emit(

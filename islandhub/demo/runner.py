@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from islandhub.config import Project, load_project
+from islandhub.demo.examples import examples
 from islandhub.demo.islands import all_islands
 from islandhub.demo.islands.base import DemoIsland
 from islandhub.demo.model import Population, TruthRow
@@ -111,6 +112,8 @@ def run_demo(
         "clusters": accuracy.get("clusters"),
         "true_clusters": accuracy.get("true_clusters"),
         "report": report,
+        # Golden records of residents that several islands, two of them file islands, describe.
+        "examples": examples(store, project),
         "truth": str(truth_path),
         "store": store.engine.url.render_as_string(hide_password=True),
         "seconds": round(time.monotonic() - started, 1),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ SUMMARY_KEYS = {
     "precision",
     "recall",
     "report",
+    "examples",
 }
 
 
@@ -47,3 +50,44 @@ def test_a_small_demo_syncs_every_island(tmp_path, monkeypatch, capsys):
     assert 0 < summary["residents"] < summary["records_pulled"]
     # The demo ends with the probabilistic pass (islandhub resolve): both sides must be high.
     assert summary["precision"] > 0.95 and summary["recall"] > 0.95
+    # It ends with golden records that several islands built, file islands among them.
+    files = {"billing", "daycare", "school"}
+    assert len(summary["examples"]) == 3
+    for example in summary["examples"]:
+        systems = {i["system"] for i in example["record"]["identifiers"]}
+        assert len(systems) >= 2 and systems & files, systems
+        assert example["lineage"]
+
+
+FULL_HETU = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b")
+
+
+@pytest.mark.slow
+def test_the_demo_prints_golden_records_masked_and_audited(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ISLANDHUB_STORE_URL", raising=False)
+    workdir = tmp_path / "demo"
+    args = ["--project", str(REPO), "demo", "--residents", "300", "--seed", "5"]
+    code = main([*args, "--workdir", str(workdir)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    heading = "golden records as `islandhub resident show` prints them):"
+    assert heading in out
+    blocks = out.split(heading, 1)[1].split("\nresident ")[1:]
+    assert len(blocks) == 3
+    for block in blocks:
+        sources = re.search(r"source records: (.+)", block)
+        assert sources is not None
+        systems = {ref.split(".", 1)[0] for ref in sources.group(1).split(", ")}
+        assert len(systems) >= 2 and systems & {"billing", "daycare", "school"}, systems
+        assert "primary_by_priority" in block or "system_priority" in block  # lineage rules
+        assert "nid1:" not in block and not FULL_HETU.search(block)  # opened, then masked
+        assert re.search(r"\d{6}[-+A-FU-Y]\*\*\*[0-9A-Y]", block)
+        # The lineage column is as wide as what it shows, not as the sealed ids it held.
+        origins = [line.split("│")[3] for line in block.splitlines() if line.count("│") == 5]
+        assert max(len(cell.strip()) for cell in origins) + 2 == len(origins[0])
+    with sqlite3.connect(workdir / "islandhub.db") as conn:
+        reads = conn.execute(
+            "SELECT count(DISTINCT resident_id) FROM audit_log "
+            "WHERE action = 'read' AND purpose LIKE 'demo: example golden records%'"
+        ).fetchone()[0]
+    assert reads == 3
