@@ -10,6 +10,8 @@ reads them: masked, and audited.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from islandhub.config import Project
@@ -30,8 +32,8 @@ def file_islands(project: Project) -> list[str]:
 def example_ids(store: Store, files: list[str], count: int = EXAMPLES) -> list[str]:
     """Current residents drawn from the most islands, one of them at least in `files`.
 
-    Ties go to the smaller resident id, so that a demo run names the same kind of resident
-    every time (ids are minted anew with each run).
+    Ties go by the smallest source id: resident ids are minted anew with every run, source
+    ids are not, so a run with the same seed shows the same residents.
     """
     islands = sa.func.count(sa.distinct(links.c.system))
     from_files = sa.func.count(sa.distinct(sa.case((links.c.system.in_(files), links.c.system))))
@@ -42,17 +44,17 @@ def example_ids(store: Store, files: list[str], count: int = EXAMPLES) -> list[s
         .where(current)
         .group_by(links.c.resident_id)
         .having(sa.and_(from_files >= 1, islands >= 2))
-        .order_by(islands.desc(), from_files.desc(), links.c.resident_id)
+        .order_by(islands.desc(), from_files.desc(), sa.func.min(links.c.source_id))
         .limit(count)
     )
     with store.connect() as conn:
         return [str(rid) for rid in conn.execute(query).scalars()]
 
 
-def examples(store: Store, project: Project, reader: Reader | None = None) -> list[dict]:
+def examples(store: Store, project: Project, reader: Reader | None = None) -> list[dict[str, Any]]:
     """The example residents as `residents.show` returns them (masked; each read audited)."""
     reader = reader or Reader.from_environment(PURPOSE)
-    found = []
+    found: list[dict[str, Any]] = []
     for rid in example_ids(store, file_islands(project)):
         shown = show(store, reader, resident_id=rid)
         if shown is not None:

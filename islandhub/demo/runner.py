@@ -112,7 +112,7 @@ def run_demo(
         "clusters": accuracy.get("clusters"),
         "true_clusters": accuracy.get("true_clusters"),
         "report": report,
-        # Golden records of residents that several islands, two of them file islands, describe.
+        # Golden records of residents that several islands describe, a file island among them.
         "examples": examples(store, project),
         "truth": str(truth_path),
         "store": store.engine.url.render_as_string(hide_password=True),
