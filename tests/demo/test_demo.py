@@ -31,7 +31,8 @@ def test_a_small_demo_syncs_every_island(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ISLANDHUB_STORE_URL", raising=False)
     args = ["--project", str(REPO), "demo", "--residents", "500", "--seed", "11"]
     code = main([*args, "--workdir", str(tmp_path / "demo"), "--json"])
-    summary = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    summary = json.loads(out)
     assert code == 0, summary
     assert set(summary) >= SUMMARY_KEYS
     systems = [island["system"] for island in summary["islands"]]
@@ -57,6 +58,7 @@ def test_a_small_demo_syncs_every_island(tmp_path, monkeypatch, capsys):
         systems = {i["system"] for i in example["record"]["identifiers"]}
         assert len(systems) >= 2 and systems & files, systems
         assert example["lineage"]
+    assert "nid1:" not in out and not FULL_HETU.search(out)  # national ids opened, then masked
 
 
 FULL_HETU = re.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b")
