@@ -228,16 +228,16 @@ def _store(project: Any) -> Any:
 def _print_json(value: Any, *, masked: bool = True) -> None:
     # Source ids of some islands are national ids (the register): mask every one on the way out,
     # unless the reader asked to --reveal (audited). Ids still sealed as stored are opened first.
-    text = unseal_text(json.dumps(value, ensure_ascii=False, indent=2, default=str))
-    sys.stdout.write((mask_text(text) if masked else text) + "\n")
+    sys.stdout.write(
+        _shown(json.dumps(value, ensure_ascii=False, indent=2, default=str), masked) + "\n"
+    )
 
 
 def _emit(renderable: Any, *, masked: bool = True) -> None:
     """Print a table or text to stdout with every national id masked (unless revealed)."""
     with out.capture() as captured:
         out.print(renderable)
-    text = unseal_text(captured.get())
-    sys.stdout.write(mask_text(text) if masked else text)
+    sys.stdout.write(_shown(captured.get(), masked))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

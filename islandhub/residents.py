@@ -18,7 +18,14 @@ from islandhub.resolve.golden import expand_lineage
 from islandhub.resolve.keys import NATIONAL_ID, national_id_key
 from islandhub.store.bulk import member_of
 from islandhub.store.db import Store, as_utc, dumps, now
-from islandhub.store.tables import audit_log, lineage, resident_keys, resident_versions, residents
+from islandhub.store.tables import (
+    audit_log,
+    is_current,
+    lineage,
+    resident_keys,
+    resident_versions,
+    residents,
+)
 
 MAX_REDIRECTS = 20
 
@@ -182,7 +189,7 @@ def list_residents(
                 ),
             )
         )
-        .where(residents.c.active.is_(True), residents.c.merged_into.is_(None))
+        .where(is_current())
         .order_by(residents.c.resident_id)
         .limit(limit)
         .offset(offset)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from islandhub.config import Project
 from islandhub.store.db import Store, as_utc
-from islandhub.store.tables import landing, quarantine, residents, runs
+from islandhub.store.tables import is_current, landing, quarantine, residents, runs
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -23,9 +23,7 @@ def hub_status(project: Project, store: Store) -> dict[str, Any]:
         landed = _count_by_stream(conn, landing)
         quarantined = _count_by_stream(conn, quarantine)
         active = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(residents)
-            .where(residents.c.active.is_(True), residents.c.merged_into.is_(None))
+            sa.select(sa.func.count()).select_from(residents).where(is_current())
         ).scalar_one()
     systems = []
     for system_id, system in sorted(project.systems.items()):

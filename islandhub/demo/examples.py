@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from islandhub.config import Project
 from islandhub.residents import Reader, show
 from islandhub.store import Store
-from islandhub.store.tables import links, residents
+from islandhub.store.tables import is_current, links, residents
 
 EXAMPLES = 3
 FILE_CONNECTOR = "files"
@@ -37,11 +37,10 @@ def example_ids(store: Store, files: list[str], count: int = EXAMPLES) -> list[s
     """
     islands = sa.func.count(sa.distinct(links.c.system))
     from_files = sa.func.count(sa.distinct(sa.case((links.c.system.in_(files), links.c.system))))
-    current = residents.c.active.is_(True) & residents.c.merged_into.is_(None)
     query = (
         sa.select(links.c.resident_id)
         .join(residents, residents.c.resident_id == links.c.resident_id)
-        .where(current)
+        .where(is_current())
         .group_by(links.c.resident_id)
         .having(sa.and_(from_files >= 1, islands >= 2))
         .order_by(islands.desc(), from_files.desc(), sa.func.min(links.c.source_id))

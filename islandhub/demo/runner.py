@@ -32,7 +32,7 @@ from islandhub.quality.report import review_and_report
 from islandhub.resolve.evaluate import evaluate
 from islandhub.resolve.reconcile import resolve
 from islandhub.store import Store, open_store
-from islandhub.store.tables import quarantine
+from islandhub.store.tables import is_current, quarantine
 from islandhub.store.tables import residents as resident_table
 
 Say = Callable[[str], None]
@@ -183,11 +183,10 @@ def _accuracy(store: Store, truth_path: Path) -> dict[str, Any]:
 
 
 def _active_residents(store: Store) -> int:
-    active = resident_table.c.active.is_(True) & resident_table.c.merged_into.is_(None)
     with store.connect() as conn:
         return int(
             conn.execute(
-                sa.select(sa.func.count()).select_from(resident_table).where(active)
+                sa.select(sa.func.count()).select_from(resident_table).where(is_current())
             ).scalar_one()
         )
 

@@ -374,6 +374,11 @@ resolution_marks = sa.Table(
 )
 
 
+def is_current() -> sa.ColumnElement[bool]:
+    """A resident who is someone now: active, and not merged into another resident."""
+    return sa.and_(residents.c.active.is_(True), residents.c.merged_into.is_(None))
+
+
 def same_source(a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
     """The join condition of two tables keyed by a source record (system, stream, source_id)."""
     return sa.and_(
