@@ -318,6 +318,21 @@ def run_child(
     return ChildRun(report, peak, seconds, proc.returncode)
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) so far: this process's own, and its finished children's.
+
+    A sync's helpers (the extract worker, the quality validator) count once they are reaped;
+    multiprocessing reaps one that ended on its own only when asked, so it is asked first.
+    """
+    import multiprocessing
+    import resource
+
+    multiprocessing.active_children()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def peak_rss_mb() -> float:
     """This process's own peak RSS in MB (VmHWM on Linux; ru_maxrss elsewhere)."""
     try:

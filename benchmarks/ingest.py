@@ -36,6 +36,7 @@ from common import (
     COLUMNS,
     ChildRun,
     DataFile,
+    cpu_seconds,
     peak_rss_mb,
     run_child,
     table,
@@ -259,7 +260,19 @@ def child(args: argparse.Namespace) -> int:
         "islandhub": measure_islandhub,
         "store": measure_store,
     }
+    own, helpers = cpu_seconds()
     report = measure[args.only](args)
+    own_after, helpers_after = cpu_seconds()
+    # The CPU of the measured work in every process it ran in (this one and those it started):
+    # on a machine with few cores that, not the wall time, bounds the rows/s (cpu_budget).
+    # A measurement that times only part of its work (the store floor) reports its own.
+    report.setdefault(
+        "cpu",
+        {
+            "own_seconds": round(own_after - own, 2),
+            "helpers_seconds": round(helpers_after - helpers, 2),
+        },
+    )
     # Processes this one started count too (the hub's extract worker and quality validator):
     # this process's peak plus the largest finished child's, an upper bound (a forked child's
     # shared pages count twice). The parent samples the live tree's sum and PSS (run_child).
@@ -395,7 +408,20 @@ def figures(name: str, run: ChildRun | None, note: str = "") -> dict[str, Any] |
         "peak_rss_mb": round(run.peak_rss_mb, 1),
         "peak_pss_mb": run.report.get("peak_pss_mb"),
         "process_seconds": round(run.process_seconds, 2),
+        **_cpu(run.report.get("cpu"), rows),
         "note": note,
+    }
+
+
+def _cpu(cpu: dict[str, float] | None, rows: int) -> dict[str, Any]:
+    """The measured work's CPU seconds, all its processes, and its CPU microseconds per row."""
+    if not cpu:
+        return {"cpu_seconds": None, "cpu_helpers_seconds": None, "cpu_us_per_row": None}
+    total = cpu["own_seconds"] + cpu["helpers_seconds"]
+    return {
+        "cpu_seconds": round(total, 2),
+        "cpu_helpers_seconds": cpu["helpers_seconds"],
+        "cpu_us_per_row": round(total / rows * 1e6, 1) if rows else None,
     }
 
 
@@ -407,12 +433,23 @@ def _ratio(value: float | None, base: dict[str, Any] | None) -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     by = {r["method"]: r for r in rows}
-    headers = ["method", "rows", "seconds", "rows/s", "peak RSS MB", "PSS MB", "vs dlt", "vs raw"]
+    headers = [
+        "method",
+        "rows",
+        "seconds",
+        "CPU s",
+        "rows/s",
+        "peak RSS MB",
+        "PSS MB",
+        "vs dlt",
+        "vs raw",
+    ]
     body = [
         [
             r["method"] + (f" ({r['note']})" if r["note"] else ""),
             f"{r['rows']:,}",
             f"{r['seconds']:.2f}",
+            f"{r['cpu_seconds']:.1f}" if r.get("cpu_seconds") is not None else "-",
             f"{r['rows_per_s']:,}" if r["rows_per_s"] else "-",
             f"{r['peak_rss_mb']:.0f}",
             f"{r['peak_pss_mb']:.0f}" if r.get("peak_pss_mb") else "-",
@@ -424,7 +461,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print()
     print(table(headers, body))
     print(
-        "(seconds: the measured work in the child, imports excluded; "
+        "(seconds: the measured work in the child, imports excluded; CPU s: its user and "
+        "system CPU in every process it ran in; "
         "peak RSS: summed over the child and the processes it started, shared pages counted "
         "in each; PSS: the same tree's actual footprint)"
     )
@@ -540,6 +578,54 @@ def print_targets(found: list[dict[str, Any]]) -> None:
         print(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['detail']}")
 
 
+def cpu_budget(res: dict[str, dict[str, Any] | None], cores: int) -> dict[str, Any] | None:
+    """What the first sync's CPU per row allows on this machine, against what the target needs.
+
+    A sync's processes share the machine's cores, so however well they overlap, no sync that
+    costs `us_per_row` CPU microseconds per row exceeds `cores` * 1e6 / `us_per_row` rows/s.
+    The target's rows/s needs at most `cores` * 1e6 / target microseconds per row.
+    """
+    hub = res.get("islandhub")
+    if not hub or not hub.get("cpu_us_per_row"):
+        return None
+    per_row = hub["cpu_us_per_row"]
+    helpers = hub["cpu_helpers_seconds"] / hub["rows"] * 1e6
+    peers = {
+        name: r["cpu_us_per_row"]
+        for name in ("raw", "dlt", "store_floor")
+        if (r := res.get(name)) and r.get("cpu_us_per_row")
+    }
+    return {
+        "cores": cores,
+        "us_per_row": per_row,
+        "writer_us_per_row": round(per_row - helpers, 1),
+        "helpers_us_per_row": round(helpers, 1),
+        "cores_busy": round(hub["cpu_seconds"] / hub["seconds"], 2),
+        "ceiling_rows_per_s": round(cores * 1e6 / per_row),
+        "target_us_per_row": round(cores * 1e6 / TARGET_ROWS_PER_S, 1),
+        "peers_us_per_row": peers,
+    }
+
+
+def print_cpu_budget(budget: dict[str, Any] | None) -> None:
+    if budget is None:
+        return
+    cores, per_row = budget["cores"], budget["us_per_row"]
+    print(f"\nCPU per row (every process of a run, {cores} cores):")
+    print(
+        f"  islandhub: {per_row:.0f} us per row, the writer {budget['writer_us_per_row']:.0f} "
+        f"and its extract worker and quality validator {budget['helpers_us_per_row']:.0f}; "
+        f"{budget['cores_busy']:.2f} of {cores} cores busy on average"
+    )
+    print(
+        f"  so no sync at this cost exceeds {budget['ceiling_rows_per_s']:,} rows/s here; "
+        f"{TARGET_ROWS_PER_S:,} rows/s needs at most {budget['target_us_per_row']:.0f} us per row"
+    )
+    peers = ", ".join(f"{name} {us:.0f}" for name, us in budget["peers_us_per_row"].items())
+    if peers:
+        print(f"  peers, us per row: {peers}")
+
+
 # --- the orchestration ---------------------------------------------------------------------
 
 
@@ -594,6 +680,8 @@ def summarise(
     print_checks("islandhub correctness (prefix):", runs.get("islandhub_prefix"), prefix_checks)
     found = targets(res)
     print_targets(found)
+    budget = cpu_budget(res, os.cpu_count() or 1)
+    print_cpu_budget(budget)
     return {
         "rows": full.rows,
         "encoding": args.encoding,
@@ -609,6 +697,7 @@ def summarise(
         "results": rows,
         "checks": checks + prefix_checks,
         "targets": found,
+        "cpu_budget": budget,
     }
 
 
