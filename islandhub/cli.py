@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from islandhub import __version__, cli_privacy, cli_push, cli_quality
 from islandhub.api import command as cli_api
@@ -31,7 +32,9 @@ def _console(stderr: bool = False) -> Console:
     # Piped output (Airflow logs, CI, `| less`) gets wide tables instead of rich's 80 columns.
     probe = Console(stderr=stderr)
     width = None if probe.is_terminal else int(os.environ.get("COLUMNS", "200"))
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    # No markup: what is printed is island data and messages, where `[a-z]` is text (a
+    # pattern in an error message, a value in a table), not a style. Colour goes as rich Text.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width, markup=False)
 
 
 out = _console()
@@ -194,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except HubError as exc:
-        err.print(f"[red]error:[/red] {mask_text(str(exc))}", markup=True)
+        err.print(Text.assemble(("error:", "red"), " ", mask_text(str(exc))))
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted; the next run resumes after the last committed batch")
@@ -284,7 +287,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             table.add_row(
                 r.system,
                 r.stream,
-                f"[{colour}]{r.status}[/{colour}]",
+                Text(r.status, style=colour),
                 *map(str, (r.pulled, r.unchanged, r.mapped, r.quarantined, r.published)),
             )
         _emit(table)
@@ -294,7 +297,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 f"{resolved.relinked:,} relinked, {resolved.merged:,} residents merged"
             )
     for r in failed:
-        err.print(f"[red]{r.status}:[/red] {r.system}.{r.stream}: {r.error}")
+        err.print(Text.assemble((f"{r.status}:", "red"), f" {r.system}.{r.stream}: {r.error}"))
     return 1 if failed else 0
 
 
@@ -390,8 +393,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"configured systems: {', '.join(sorted(project.systems))}"
         )
     result = make_connector(project, project.systems[args.system]).check()
-    verdict = "[green]ok[/green]" if result.ok else "[red]failed[/red]"
-    out.print(f"{args.system}: {verdict}: {mask_text(result.message)}")
+    verdict = ("ok", "green") if result.ok else ("failed", "red")
+    out.print(Text.assemble(f"{args.system}: ", verdict, f": {mask_text(result.message)}"))
     return 0 if result.ok else 1
 
 

@@ -14,8 +14,8 @@ import argparse
 import json
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from islandhub.cli_privacy import add_purpose, reader_for
 from islandhub.errors import ConfigError
@@ -80,7 +80,7 @@ def _deliver(project: Any, store: Any, targets: list[str] | None, args: argparse
         _emit(table if reports else "nothing to push")
     for r in reports:
         for error in r.errors:
-            err.print(f"[red]{r.target}:[/red] {escape(mask_text(error))}", markup=True)
+            err.print(Text.assemble((f"{r.target}:", "red"), " ", mask_text(error)))
     return 0 if all(r.ok for r in reports) else 1
 
 
@@ -107,18 +107,18 @@ def _diff_table(target: str, send: dict[str, Any]) -> Table:
     title = f"{target}.{send['stream']} resident {send['resident_id']} version {send['version']}"
     if send["attempts"]:
         title += f" (attempt {send['attempts'] + 1}; last error: {send['last_error']})"
-    table = Table("", "field", "island has (from the hub)", "would get", title=escape(title))
+    table = Table("", "field", "island has (from the hub)", "would get", title=title)
     for f in send["fields"]:
         mark = "~" if f["changed"] else "="
-        table.add_row(mark, escape(f["field"]), _show(f["before"]), _show(f["after"]))
+        table.add_row(mark, f["field"], _show(f["before"]), _show(f["after"]))
     return table
 
 
 def _show(value: Any) -> str:
     if value is None:
         return "-"
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return escape(text)  # island data is text, not rich markup
+    # Island data is text, not rich markup: the CLI's consoles print no markup (cli._console).
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _replay(project: Any, store: Any, args: argparse.Namespace) -> int:

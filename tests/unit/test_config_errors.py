@@ -504,3 +504,16 @@ def test_booking_with_secret_reference_loads() -> None:
     assert booking.connection["auth"]["token"] == {"secret": "BOOKING_API_TOKEN"}
     assert booking.streams["reservations"].options == {"paginator": {"type": "next_url"}}
     assert project.hub.store_url == "postgresql+psycopg://islandhub@db.example.fi/islandhub"
+
+
+def test_cli_prints_each_error_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pattern in a message is text: the terminal output keeps `[a-z]` (it is not a style)."""
+    from islandhub.cli import main
+
+    changes = {SCHOOL: edit(SCHOOL_TEXT, "system: school", "system: School")}
+    root = project(tmp_path, "archipelago", changes)
+    assert main(["--project", str(root), "status"]) == 2
+    assert (
+        f"error: {SCHOOL}:1:1 system: 'School' does not match [a-z][a-z0-9_]* (system ids"
+        in capsys.readouterr().err
+    )
