@@ -207,6 +207,8 @@ class _ProjectLoader:
         valid = self.valid(doc, _schema("hub"))
         data = doc.data if isinstance(doc.data, dict) else {}
         problems = [*_timezone_problems(doc, data), *_store_problems(doc, data)]
+        if store_override:
+            problems.extend(_store_kind_problems(store_override, None))
         self.problems.extend(problems)
         if problems or not valid:
             return None
@@ -291,7 +293,8 @@ class _ProjectLoader:
                 continue
             options = {key: value for key, value in spec.items() if key not in HUB_STREAM_KEYS}
             if kind is not None:
-                self.problems.extend(validate(doc, kind.stream_schema, options, ("streams", name)))
+                schema = _with_hub_keys(kind.stream_schema)
+                self.problems.extend(validate(doc, schema, options, ("streams", name)))
             mapping = self.stream_mapping(doc, system, name, spec.get("mapping"))
             if mapping is not None and mapping.push is not None and kind is not None:
                 self.problems.extend(_push_problems(doc, name, kind, options))
@@ -384,12 +387,17 @@ def _mapping_from(doc: YamlDocument, problems: list[Problem]) -> Mapping | None:
     """Validate a mapping file (schema, then the engine's checks) and compile it."""
     spec = doc.data if doc.data is not None else {}
     schema_problems = validate(doc, _schema("mapping"), spec)
-    if schema_problems:
-        problems.extend(schema_problems)
-        return None
-    engine_problems = [_place(doc, p) for p in Mapping.problems(spec)]
-    if engine_problems:
-        problems.extend(engine_problems)
+    # The engine's checks take any shape of data, so they run even when the schema found
+    # something: a file's every problem is reported at once, not in two rounds. Where both
+    # speak of one place, the schema's words stand.
+    said = {p.path for p in schema_problems} | {(p.line, p.column) for p in schema_problems}
+    engine_problems = [
+        q
+        for q in (_place(doc, p) for p in Mapping.problems(spec))
+        if q.path not in said and (q.line, q.column) not in said
+    ]
+    if schema_problems or engine_problems:
+        problems.extend(schema_problems + engine_problems)
         return None
     try:
         return Mapping.from_spec(spec, file=doc.file)
@@ -493,6 +501,25 @@ def _store_problems(doc: YamlDocument, data: dict[str, Any]) -> Iterator[Problem
             f"the store URL holds a password: set {STORE_URL_ENV} in the environment "
             "instead; never write the password in a file",
         )
+    elif isinstance(store, str):
+        yield from _store_kind_problems(store, doc)
+
+
+# The databases the store is built and tested for; the scheme names the database first.
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def _store_kind_problems(url: str, doc: YamlDocument | None) -> Iterator[Problem]:
+    """A store URL of a database the hub does not store in (`postgres://` is a common slip)."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme.split("+")[0] in STORE_BACKENDS:
+        return
+    what = f"{scheme!r} is not a database islandhub stores in" if scheme else "not a URL"
+    message = (
+        f"{what}: write sqlite:///PATH (the default, a file in the project) or "
+        "postgresql+psycopg://USER@HOST:PORT/DATABASE"
+    )
+    yield doc.problem(("store",), message) if doc else Problem(f"{STORE_URL_ENV}: {message}")
 
 
 _SQLITE = re.compile(r"^(sqlite(?:\+\w+)?):///(.*)$")
@@ -597,6 +624,16 @@ def _problems(doc: YamlDocument, error: ValidationError, at: JsonPath) -> list[P
     if list(error.absolute_schema_path)[-2:-1] == ["propertyNames"]:
         return [doc.problem(path, _message(error, path), at=(*path, instance))]
     return [doc.problem(path, _message(error, path))]
+
+
+def _with_hub_keys(stream_schema: dict[str, Any]) -> dict[str, Any]:
+    """A kind's stream schema that also knows the hub's own stream keys.
+
+    They are taken out of the options before validation, so this changes no verdict; it
+    lets a typo of one (`mappng`) be answered with "did you mean 'mapping'?".
+    """
+    known = {**stream_schema.get("properties", {}), **{key: {} for key in HUB_STREAM_KEYS}}
+    return {**stream_schema, "properties": known}
 
 
 def _extra_keys(instance: dict[Any, Any], schema: dict[str, Any]) -> list[Any]:

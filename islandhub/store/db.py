@@ -20,9 +20,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
-from islandhub.errors import StoreError
+from islandhub.errors import ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -248,4 +248,9 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
             verify(engine, safe)
     except OperationalError as exc:
         raise StoreError(f"cannot open the store at {safe}: {exc.orig}") from exc
+    except NoSuchModuleError as exc:  # a driver that is not installed (postgresql+psycopg2)
+        raise ConfigError(
+            f"the store at {safe}: no such database driver here ({exc}); "
+            "islandhub stores in sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE"
+        ) from exc
     return Store(engine)

@@ -158,6 +158,16 @@ INVALID_PROJECTS: list[tuple[str, str, dict[str, str | None], list[str]]] = [
         [f"{SCHOOL}:5:1: unknown key 'shedule'; did you mean 'schedule'?"],
     ),
     (
+        # The hub's own stream keys are suggested too, not only the connector kind's.
+        "stream-mapping-key-typo",
+        "archipelago",
+        {SCHOOL: edit(SCHOOL_TEXT, "    mapping: mappings", "    mappng: mappings")},
+        [
+            f"{SCHOOL}:8:3 streams.pupils: missing required key 'mapping'",
+            f"{SCHOOL}:9:5 streams.pupils: unknown key 'mappng'; did you mean 'mapping'?",
+        ],
+    ),
+    (
         "unknown-nested-key",
         "archipelago",
         {SCHOOL: edit(SCHOOL_TEXT, "email: skola", "mail: skola")},
@@ -353,6 +363,25 @@ INVALID_PROJECTS: list[tuple[str, str, dict[str, str | None], list[str]]] = [
         ],
     ),
     (
+        "store-not-a-database-of-the-hub",
+        "archipelago",
+        {"config/hub.yaml": "store: postgres://db/islandhub\n"},
+        [
+            "config/hub.yaml:1:1 store: 'postgres' is not a database islandhub stores in: write "
+            "sqlite:///PATH (the default, a file in the project) or "
+            "postgresql+psycopg://USER@HOST:PORT/DATABASE"
+        ],
+    ),
+    (
+        "store-not-a-url",
+        "archipelago",
+        {"config/hub.yaml": "store: var/islandhub.db\n"},
+        [
+            "config/hub.yaml:1:1 store: not a URL: write sqlite:///PATH (the default, a file in "
+            "the project) or postgresql+psycopg://USER@HOST:PORT/DATABASE"
+        ],
+    ),
+    (
         "timezone-typo",
         "archipelago",
         {"config/hub.yaml": "timezone: Europe/Helsinky\n"},
@@ -462,6 +491,22 @@ INVALID_MAPPING_FILES: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        # Every problem in one round: the engine's checks run even where the schema found some,
+        # and where both speak of one place (language.use) only the schema's words are given.
+        "schema_and_transforms.yaml",
+        [
+            "invalid/mappings/schema_and_transforms.yaml:6:3 fields: 'Email' does not match "
+            r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)* (target paths are lower case names joined "
+            "by dots, e.g. address.street)",
+            "invalid/mappings/schema_and_transforms.yaml:7:30 fields.phone.use[0]: phone takes "
+            "an optional region like {phone: {region: SE}} (ISO country code)",
+            "invalid/mappings/schema_and_transforms.yaml:8:35 fields.birth_date.use[0]: date "
+            "needs a format string like '%d.%m.%Y' (or a list of them, tried in order)",
+            "invalid/mappings/schema_and_transforms.yaml:9:26 fields.language.use: expected a "
+            "list, got a string",
+        ],
+    ),
+    (
         "unknown_transform.yaml",
         [
             "invalid/mappings/unknown_transform.yaml:6:36 fields.email.use[1]: unknown "
@@ -517,3 +562,21 @@ def test_cli_prints_each_error_as_it_is(tmp_path: Path, capsys: pytest.CaptureFi
         f"error: {SCHOOL}:1:1 system: 'School' does not match [a-z][a-z0-9_]* (system ids"
         in capsys.readouterr().err
     )
+
+
+def test_store_url_from_the_environment_of_another_database(tmp_path: Path) -> None:
+    root = project(tmp_path, "archipelago", {})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, environ={"ISLANDHUB_STORE_URL": "mysql://hub@db/islandhub"})
+    assert str(caught.value) == (
+        "ISLANDHUB_STORE_URL: 'mysql' is not a database islandhub stores in: write "
+        "sqlite:///PATH (the default, a file in the project) or "
+        "postgresql+psycopg://USER@HOST:PORT/DATABASE"
+    )
+
+
+def test_store_driver_that_is_not_installed_is_bad_input() -> None:
+    from islandhub.store import open_store
+
+    with pytest.raises(ConfigError, match=r"no such database driver here .*postgresql\+psycopg://"):
+        open_store("postgresql+nosuchdriver://hub@127.0.0.1/islandhub")
