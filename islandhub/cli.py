@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from islandhub import __version__, cli_privacy, cli_push, cli_quality
+from islandhub import __version__, cli_privacy, cli_push, cli_quality, cli_values
 from islandhub.api import command as cli_api
 from islandhub.cli_privacy import add_purpose
 from islandhub.errors import ConfigError, HubError
@@ -108,15 +108,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     rsub = resident.add_subparsers(dest="resident_command", required=True, metavar="ACTION")
     show = rsub.add_parser("show", help="one resident's golden record with lineage")
-    show.add_argument("resident_id", nargs="?", metavar="ID")
-    show.add_argument("--national-id", help="find the resident by national id (HETU)")
+    show.add_argument("resident_id", nargs="?", metavar="ID", type=cli_values.resident_id)
+    show.add_argument(
+        "--national-id", type=cli_values.national_id, help="find the resident by national id (HETU)"
+    )
     add_purpose(show)
     show.add_argument(
         "--reveal", action="store_true", help="show the national id unmasked (audited)"
     )
     show.add_argument("--json", action="store_true")
     explain = rsub.add_parser("explain", help="why these records are one person")
-    explain.add_argument("resident_id", metavar="ID")
+    explain.add_argument("resident_id", metavar="ID", type=cli_values.resident_id)
     add_purpose(explain)
     explain.add_argument("--json", action="store_true")
     listing = rsub.add_parser("list", help="a page of residents")

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.table import Table
 
+from islandhub import cli_values
 from islandhub.errors import ConfigError
 
 PURPOSE_ENV = "ISLANDHUB_PURPOSE"
@@ -67,7 +68,7 @@ def add_resident_parsers(rsub: Any) -> None:
 def add_commands(commands: Any) -> None:
     """`audit`, `retention` and `privacy` (the national-id key)."""
     trail = commands.add_parser("audit", help="the audit log of one resident (who, when, why)")
-    trail.add_argument("--resident", required=True, metavar="ID")
+    trail.add_argument("--resident", required=True, metavar="ID", type=cli_values.resident_id)
     trail.add_argument("--limit", type=int, default=200)
     add_purpose(trail)
     trail.add_argument("--json", action="store_true")
@@ -89,8 +90,10 @@ def add_commands(commands: Any) -> None:
 
 
 def _who(command: argparse.ArgumentParser) -> None:
-    command.add_argument("resident_id", nargs="?", metavar="ID")
-    command.add_argument("--national-id", help="find the person by national id (HETU)")
+    command.add_argument("resident_id", nargs="?", metavar="ID", type=cli_values.resident_id)
+    command.add_argument(
+        "--national-id", type=cli_values.national_id, help="find the person by national id (HETU)"
+    )
 
 
 def _target(args: argparse.Namespace) -> tuple[str | None, str | None]:

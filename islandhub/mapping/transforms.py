@@ -307,6 +307,10 @@ def _build_phone(arg: Any) -> Step:
 
 
 def _phone_by_library(value: str, region: str) -> str:
+    # phonenumbers reads a HETU typed in the phone column as a valid number (+358 and its
+    # digits): it would be stored and shown unmasked. A valid HETU is never a phone number.
+    if stdnum_hetu.is_valid(value.strip(), allow_temporary=True):
+        raise TransformError("a national id (HETU), not a phone number")
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:

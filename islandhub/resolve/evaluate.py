@@ -234,7 +234,15 @@ def _final(resident_id: str, redirects: dict[str, str]) -> str:
 def evaluate(store: Store, truth_path: Path | str) -> dict[str, Any]:
     """Score the store's resolution (its links) against the ground truth CSV at `truth_path`."""
     truth = read_truth(Path(truth_path))
-    return score(predicted_clusters(store), truth)
+    result = score(predicted_clusters(store), truth)
+    if not result["records"]:
+        # Scores of nothing would read as perfect (1.0): say what is wrong instead.
+        raise ConfigError(
+            f"{truth_path}: none of its records ({len(truth):,}) is in the store, so there is "
+            "nothing to evaluate; sync the islands first, and check that system, stream and "
+            "source_id are written as the islands give them"
+        )
+    return result
 
 
 def format_report(result: Mapping[str, Any]) -> str:

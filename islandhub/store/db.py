@@ -20,7 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
+from sqlalchemy.exc import DatabaseError, NoSuchModuleError
 
 from islandhub.errors import ConfigError, StoreError
 
@@ -246,7 +246,7 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
         if migrate_schema:
             migrate(engine)
             verify(engine, safe)
-    except OperationalError as exc:
+    except DatabaseError as exc:  # unreachable, or not a database (a file of other bytes)
         raise StoreError(f"cannot open the store at {safe}: {exc.orig}") from exc
     except NoSuchModuleError as exc:  # a driver that is not installed (postgresql+psycopg2)
         raise ConfigError(

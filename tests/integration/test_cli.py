@@ -70,10 +70,34 @@ def test_resident_show_follows_id_and_reports_missing(project, capsys):
     first = json.loads(out)["residents"][0]["resident_id"]
     code, out, _ = run(capsys, "resident", "show", first, "--json")
     assert code == 0 and json.loads(out)["resident_id"] == first
-    code, _, err = run(capsys, "resident", "show", "no-such-id")
+    code, _, err = run(capsys, "resident", "show", "0192a8c4-5b7e-7cc1-9d1e-3f4a5b6c7d8e")
     assert (code, err.strip()) == (1, "no such resident")
     code, _, err = run(capsys, "resident", "show")
     assert code == 2 and "give a resident ID or --national-id" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["resident", "show", "no-such-id"], "argument ID: not a resident id (a UUID such as"),
+        (["resident", "explain", "230612A457H"], "to find a person by national id, give --nat"),
+        (["resident", "erase", "xyz", "--dry-run"], "argument ID: not a resident id"),
+        (["audit", "--resident", "nope"], "argument --resident: not a resident id"),
+        (
+            ["resident", "show", "--national-id", "230612A457X"],
+            "argument --national-id: not a valid national id (HETU): The number's checksum",
+        ),
+        (["resident", "export", "--national-id", "2306"], "not a valid national id (HETU)"),
+    ],
+)
+def test_a_mistyped_person_id_is_bad_input_not_no_such_resident(project, capsys, args, message):
+    # "no such resident" would send staff looking for a person who may well be in the hub.
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and message in err
+    assert_no_raw_hetu(err)
+    assert "230612A457X" not in err
 
 
 def test_unknown_system_exits_2(project, capsys):

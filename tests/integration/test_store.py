@@ -43,6 +43,19 @@ def test_an_unreachable_store_is_a_clear_error():
         raise AssertionError("expected StoreError")
 
 
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    import pytest
+
+    from islandhub.errors import StoreError
+
+    junk = tmp_path / "islandhub.db"
+    junk.write_bytes(b"junk, not SQLite\n" * 100)
+    with pytest.raises(StoreError) as caught:
+        open_store(f"sqlite:///{junk}")
+    assert str(caught.value) == f"cannot open the store at sqlite:///{junk}: file is not a database"
+    assert caught.value.exit_code == 1
+
+
 def test_a_new_sqlite_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path):
     import sqlite3
 

@@ -44,6 +44,18 @@ def test_report_command_refuses_an_unknown_language(synced, capsys):
     assert "invalid choice: 'de'" in capsys.readouterr().err
 
 
+def test_report_out_that_cannot_be_a_folder_is_bad_input(synced, tmp_path, capsys):
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    for out, why in (
+        (afile, "is a file; name a folder for the report"),
+        (afile / "reports", "cannot create the folder (Not a directory)"),
+    ):
+        code = main(["--project", str(synced), "report", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert (code, err.strip()) == (2, f"error: --out {out}: {why}")
+
+
 def test_the_daily_task_writes_every_language_into_var_reports(synced):
     folder = write_status_report(synced)
     assert folder == synced / "var" / "reports"

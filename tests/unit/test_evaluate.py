@@ -197,3 +197,12 @@ def test_evaluate_reads_links_and_follows_merges(tmp_path: Path) -> None:
     assert (result["unmatched_truth"], result["unmatched_predicted"]) == (1, 1)
     assert "precision 1.0000" in format_report(result)
     store.dispose()
+
+
+def test_a_truth_with_no_record_in_the_store_is_refused(tmp_path: Path) -> None:
+    # Scored, nothing would read as precision, recall and F1 of 1.0.
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    truth = write(tmp_path, "system,stream,source_id,entity_id\nschool,pupils,NOPE,e1\n")
+    with pytest.raises(ConfigError, match=r"none of its records \(1\) is in the store"):
+        evaluate(store, truth)
+    store.dispose()

@@ -255,6 +255,14 @@ def test_phone_invalid(value: str) -> None:
         run("phone", value)
 
 
+# phonenumbers takes each of these for a valid Finnish number (+358 and the HETU's digits):
+# a national id typed in the phone column must not be stored as a phone, unmasked.
+@pytest.mark.parametrize("value", ["230612A457H", "131052-308T", " 010594Y9032 ", "230612a457h"])
+def test_phone_refuses_a_national_id(value: str) -> None:
+    with pytest.raises(TransformError, match=r"^a national id \(HETU\), not a phone number$"):
+        run("phone", value)
+
+
 @pytest.mark.parametrize("use", [{"phone": {"region": "XX"}}, {"phone": {"country": "SE"}}])
 def test_phone_argument_shape(use: Any) -> None:
     with pytest.raises(ArgumentError, match="phone takes an optional region"):
