@@ -92,10 +92,27 @@ def text_encoding(path: Path, options: Mapping[str, Any]) -> str:
                 f"{path.name}: {encoding!r} is not a text encoding: set `encoding` to one "
                 "like utf-8, cp1252 or latin-1, or to `auto`"
             ) from None
+        _refuse_utf8_read_as_another(path, encoding)
         return encoding
     detected = detect_encoding(path)
     log.info("%s: encoding detected as %s", path.name, detected)
     return detected
+
+
+def _refuse_utf8_read_as_another(path: Path, encoding: str) -> None:
+    """A file that says it is UTF-8 (its byte-order mark), configured as another encoding.
+
+    Read as cp1252 every record would fail: the mark glued to the first column's name ("ï»¿id")
+    leaves each record without its id, and every ä comes out as "Ã¤".
+    """
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return
+    with path.open("rb") as handle:
+        if handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+            raise FatalSourceError(
+                f"{path.name}: starts with a UTF-8 byte-order mark, but the stream reads it as "
+                f"{encoding}: set `encoding: utf-8` (or `auto`) on the stream"
+            )
 
 
 def detect_encoding(path: Path) -> str:
@@ -165,6 +182,7 @@ def _csv_rows(path: Path, options: Mapping[str, Any], encoding: str) -> Iterator
             return
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
+        _refuse_one_column_of_another_delimiter(path, header, delimiter)
         width = len(header)
         try:
             for row in reader:
@@ -176,6 +194,27 @@ def _csv_rows(path: Path, options: Mapping[str, Any], encoding: str) -> Iterator
                     yield Rejected(reason, excerpt, f"{path.name}:{reader.line_num}")
         except csv.Error as exc:
             raise FatalSourceError(f"{path.name}:{reader.line_num}: unreadable CSV: {exc}") from exc
+
+
+# What exports are separated by; a header of one column holding one of them was split wrong.
+_DELIMITERS = (";", ",", "\t", "|")
+
+
+def _refuse_one_column_of_another_delimiter(path: Path, header: list[str], delimiter: str) -> None:
+    """A header read as one column that holds another delimiter: the stream's is wrong.
+
+    Otherwise every row would land as one column, without the mapping's id, and go to
+    quarantine: a run that succeeds and maps nothing.
+    """
+    if len(header) != 1:
+        return
+    found = [d for d in _DELIMITERS if d != delimiter and d in header[0]]
+    if found:
+        raise FatalSourceError(
+            f"{path.name}:1: the header is one column ({mask_text(header[0])[:EXCERPT_CHARS]!r}) "
+            f"holding {found[0]!r}: set `delimiter: {json.dumps(found[0])}` on the stream "
+            f"(it reads {json.dumps(delimiter)})"
+        )
 
 
 def jsonl_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:

@@ -44,6 +44,42 @@ def test_wrong_encoding_fails_clearly(tmp_path):
         pull_all(connector(tmp_path, delimiter=";"))
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "windows-1252"])
+def test_a_utf8_file_with_its_mark_read_as_another_encoding_fails_clearly(tmp_path, encoding):
+    # Read as cp1252, the mark would be glued to `id` ("ï»¿id"): every record without its id.
+    (tmp_path / "p.csv").write_bytes("\ufeffid;nimi\n1;Mäkinen\n".encode())
+    with pytest.raises(FatalSourceError) as caught:
+        pull_all(connector(tmp_path, delimiter=";", encoding=encoding))
+    assert str(caught.value) == (
+        f"p.csv: starts with a UTF-8 byte-order mark, but the stream reads it as {encoding}: "
+        "set `encoding: utf-8` (or `auto`) on the stream"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter", "advice"),
+    [
+        ("id;nimi;hetu", ",", 'set `delimiter: ";"` on the stream (it reads ",")'),
+        ("id,nimi", ";", 'set `delimiter: ","` on the stream (it reads ";")'),
+        ("id\tnimi", ";", 'set `delimiter: "\\t"` on the stream (it reads ";")'),
+    ],
+)
+def test_a_header_of_one_column_holding_another_delimiter_fails_clearly(
+    tmp_path, header, delimiter, advice
+):
+    # Else each row lands as one column without the mapping's id: all quarantined, run "ok".
+    (tmp_path / "p.csv").write_text(f"{header}\n1\n")
+    with pytest.raises(FatalSourceError, match="the header is one column") as caught:
+        pull_all(connector(tmp_path, delimiter=delimiter))
+    assert str(caught.value).endswith(advice)
+
+
+def test_a_file_of_one_column_is_read(tmp_path):
+    (tmp_path / "p.csv").write_text("id\n1\n2\n")
+    records, _ = pull_all(connector(tmp_path, delimiter=";"))
+    assert records == [{"id": "1"}, {"id": "2"}]
+
+
 def test_a_row_with_the_wrong_number_of_columns_is_rejected_with_its_line(tmp_path):
     (tmp_path / "p.csv").write_text("id;nimi\n1;A\n2;B;extra\n3;C\n")
     records, batches = pull_all(connector(tmp_path, delimiter=";"))
