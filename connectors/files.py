@@ -175,19 +175,39 @@ class FilesConnector(Connector):
         self.folder = Path(self.where).resolve() if self.sftp is None else None
 
     def check(self) -> CheckResult:
-        """The folder exists and can be listed (over SFTP: and the login works)."""
+        """The folder exists and can be listed (over SFTP: and the login works).
+
+        It also says how many files each stream's pattern finds: a pattern that finds none
+        is no failure (the export may be still to come), but a mistyped one shows here.
+        """
         if self.sftp is None:
             assert self.folder is not None
             if not self.folder.is_dir():
                 return CheckResult(False, f"folder {self.folder} does not exist")
             count = sum(1 for _ in self.folder.iterdir())
-            return CheckResult(True, f"folder {self.folder} readable, {count} entries")
+            listed = f"folder {self.folder} readable, {count} entries"
+        else:
+            try:
+                with self.sftp.session() as session:
+                    count = session.count()
+            except SourceError as exc:
+                return CheckResult(False, str(exc))
+            listed = f"{self.where} readable, {count} entries"
         try:
-            with self.sftp.session() as session:
-                count = session.count()
+            return CheckResult(True, f"{listed}; {self._files_per_stream()}")
         except SourceError as exc:
             return CheckResult(False, str(exc))
-        return CheckResult(True, f"{self.where} readable, {count} entries")
+
+    def _files_per_stream(self) -> str:
+        found = []
+        with self._session() as session:
+            for name, spec in self.stream_specs.items():
+                pattern = str(spec.options["files"])
+                archive = _archive_folder(spec.options.get("archive"))
+                n = len(session.entries(pattern, archive))
+                files = "1 file matches" if n == 1 else f"{n} files match"
+                found.append(f"{name}: {files} {pattern!r}")
+        return "; ".join(found)
 
     def pull(self, stream: str, state: State | None) -> Iterator[Batch]:
         """Yield batches of every new or changed file, oldest name first."""

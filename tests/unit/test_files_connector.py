@@ -154,6 +154,17 @@ def test_check_tells_whether_the_folder_exists(tmp_path):
     assert not result.ok and "does not exist" in result.message
 
 
+def test_check_says_how_many_files_each_stream_finds(tmp_path):
+    (tmp_path / "pupils_1.csv").write_text("id\n1\n")
+    (tmp_path / "notes.txt").write_text("x")
+    assert connector(tmp_path).check().message.endswith("; pupils: 1 file matches '*.csv'")
+    # A mistyped pattern finds nothing: not a failure (the export may still come), but told.
+    result = connector(tmp_path, files="pupil_*.csv").check()
+    assert result.ok and result.message.endswith("; pupils: 0 files match 'pupil_*.csv'")
+    outside = connector(tmp_path, files="../*.csv").check()
+    assert not outside.ok and "must stay inside" in outside.message
+
+
 # --- archive ------------------------------------------------------------------------------
 
 
