@@ -69,7 +69,7 @@ def add_commands(commands: Any) -> None:
     """`audit`, `retention` and `privacy` (the national-id key)."""
     trail = commands.add_parser("audit", help="the audit log of one resident (who, when, why)")
     trail.add_argument("--resident", required=True, metavar="ID", type=cli_values.resident_id)
-    trail.add_argument("--limit", type=int, default=200)
+    trail.add_argument("--limit", type=cli_values.count, default=200)
     add_purpose(trail)
     trail.add_argument("--json", action="store_true")
     retention = commands.add_parser("retention", help="apply the islands' retention periods")

@@ -38,3 +38,14 @@ def national_id(text: str) -> str:
         return str(hetu.validate(text, allow_temporary=True))
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(f"not a valid national id (HETU): {exc}") from None
+
+
+def count(text: str) -> int:
+    """A number of rows to list or skip: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is less than 0")
+    return value

@@ -117,6 +117,11 @@ def find_project(
     for given, origin in ((explicit, "--project"), (environ.get(PROJECT_ENV), PROJECT_ENV)):
         if given:
             folder = Path(given).expanduser().resolve()
+            if folder.is_file():
+                raise ConfigError(
+                    f"{origin} {given}: is a file; name the project folder (the one holding "
+                    "config/hub.yaml)"
+                )
             if not folder.is_dir():
                 raise ConfigError(f"{origin} {given}: no such folder")
             return folder

@@ -88,9 +88,14 @@ def test_resident_show_follows_id_and_reports_missing(project, capsys):
             "argument --national-id: not a valid national id (HETU): The number's checksum",
         ),
         (["resident", "export", "--national-id", "2306"], "not a valid national id (HETU)"),
+        (["resident", "list", "--limit", "-5"], "argument --limit: -5 is less than 0"),
+        (
+            ["audit", "--resident", "0192a8c4-5b7e-7cc1-9d1e-3f4a5b6c7d8e", "--limit", "x"],
+            "'x' is not a whole number",
+        ),
     ],
 )
-def test_a_mistyped_person_id_is_bad_input_not_no_such_resident(project, capsys, args, message):
+def test_a_mistyped_id_or_count_is_bad_input(project, capsys, args, message):
     # "no such resident" would send staff looking for a person who may well be in the hub.
     with pytest.raises(SystemExit) as exited:
         main(args)

@@ -208,11 +208,24 @@ def test_find_project_without_any_hint_says_how_to_point_at_one(tmp_path: Path) 
     [
         ("nowhere", None, "--project {tmp}/nowhere: no such folder"),
         (None, "nowhere", "ISLANDHUB_PROJECT {tmp}/nowhere: no such folder"),
+        (
+            "hub.yaml",
+            None,
+            "--project {tmp}/hub.yaml: is a file; name the project folder (the one holding "
+            "config/hub.yaml)",
+        ),
+        (
+            None,
+            "hub.yaml",
+            "ISLANDHUB_PROJECT {tmp}/hub.yaml: is a file; name the project folder (the one "
+            "holding config/hub.yaml)",
+        ),
     ],
 )
 def test_find_project_named_folder_must_exist(
     tmp_path: Path, explicit: str | None, env: str | None, message: str
 ) -> None:
+    (tmp_path / "hub.yaml").write_text("# a file, not the project folder\n")
     environ = {"ISLANDHUB_PROJECT": str(tmp_path / env)} if env else {}
     given = str(tmp_path / explicit) if explicit else None
     with pytest.raises(ConfigError) as caught:
