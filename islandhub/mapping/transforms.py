@@ -297,6 +297,13 @@ def _build_phone(arg: Any) -> Step:
             value = str(value)
         if not isinstance(value, str):
             raise TransformError("a phone number must be text")
+        if _is_national_id(value):
+            # phonenumbers (and the fast path, for 04.../05...) read a HETU typed in the phone
+            # column as a number: +358 and its digits, stored and shown unmasked.
+            raise TransformError(
+                "looks like a national id (HETU), not a phone number; write a phone number "
+                "that looks like one with spaces (040 190 0120)"
+            )
         if fast is not None:
             e164 = fast(value)
             if e164 is not None:
@@ -306,11 +313,22 @@ def _build_phone(arg: Any) -> Step:
     return step
 
 
+_CENTURY_SIGNS = frozenset("-+ABCDEFUVWXYabcdefuvwxy")
+
+
+def _is_national_id(value: str) -> bool:
+    """Whether `value` is a valid HETU (its shape looked at first: a phone almost never has it)."""
+    text = value.strip()
+    if len(text) != 11 or text[6] not in _CENTURY_SIGNS:
+        return False
+    try:
+        checked = fastpaths.hetu(text)
+    except ValueError:
+        return False
+    return checked is not None or bool(stdnum_hetu.is_valid(text, allow_temporary=True))
+
+
 def _phone_by_library(value: str, region: str) -> str:
-    # phonenumbers reads a HETU typed in the phone column as a valid number (+358 and its
-    # digits): it would be stored and shown unmasked. A valid HETU is never a phone number.
-    if stdnum_hetu.is_valid(value.strip(), allow_temporary=True):
-        raise TransformError("a national id (HETU), not a phone number")
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
