@@ -20,7 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError, NoSuchModuleError
+from sqlalchemy.exc import DatabaseError, NoSuchModuleError, OperationalError
 
 from islandhub.errors import ConfigError, StoreError
 
@@ -246,9 +246,13 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
         if migrate_schema:
             migrate(engine)
             verify(engine, safe)
-    except DatabaseError as exc:  # unreachable, or not a database (a file of other bytes)
+    except DatabaseError as exc:
+        # Unreachable (OperationalError), or a file of other bytes ("file is not a database",
+        # the bare DatabaseError). Anything else, a failing migration, is raised as it is.
+        if not isinstance(exc, OperationalError) and type(exc) is not DatabaseError:
+            raise
         raise StoreError(f"cannot open the store at {safe}: {exc.orig}") from exc
-    except NoSuchModuleError as exc:  # a driver that is not installed (postgresql+psycopg2)
+    except (NoSuchModuleError, ImportError) as exc:  # a driver that is not installed here
         raise ConfigError(
             f"the store at {safe}: no such database driver here ({exc}); "
             "islandhub stores in sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE"

@@ -575,8 +575,16 @@ def test_store_url_from_the_environment_of_another_database(tmp_path: Path) -> N
     )
 
 
-def test_store_driver_that_is_not_installed_is_bad_input() -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+nosuchdriver://hub@127.0.0.1/islandhub",  # no such dialect driver
+        "postgresql+psycopg2://hub@127.0.0.1/islandhub",  # a real one, not installed here
+        "postgresql+pg8000://hub@127.0.0.1/islandhub",
+    ],
+)
+def test_store_driver_that_is_not_installed_is_bad_input(url: str) -> None:
     from islandhub.store import open_store
 
     with pytest.raises(ConfigError, match=r"no such database driver here .*postgresql\+psycopg://"):
-        open_store("postgresql+nosuchdriver://hub@127.0.0.1/islandhub")
+        open_store(url)
