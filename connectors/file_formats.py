@@ -12,6 +12,7 @@ import codecs
 import csv
 import datetime
 import io
+import itertools
 import json
 import logging
 import zipfile
@@ -182,10 +183,14 @@ def _csv_rows(path: Path, options: Mapping[str, Any], encoding: str) -> Iterator
             return
         if header and header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
-        _refuse_one_column_of_another_delimiter(path, header, delimiter)
         width = len(header)
         try:
-            for row in reader:
+            rows: Iterator[list[str]] = reader
+            if width == 1:
+                first = next(reader, None)
+                _refuse_one_column_of_another_delimiter(path, header[0], first, delimiter)
+                rows = itertools.chain([] if first is None else [first], reader)
+            for row in rows:
                 if len(row) == width:
                     yield dict(zip(header, row, strict=True))
                 elif row:
@@ -200,21 +205,28 @@ def _csv_rows(path: Path, options: Mapping[str, Any], encoding: str) -> Iterator
 _DELIMITERS = (";", ",", "\t", "|")
 
 
-def _refuse_one_column_of_another_delimiter(path: Path, header: list[str], delimiter: str) -> None:
-    """A header read as one column that holds another delimiter: the stream's is wrong.
+def _refuse_one_column_of_another_delimiter(
+    path: Path, name: str, first: list[str] | None, delimiter: str
+) -> None:
+    """A file read as one column that another delimiter splits into columns: the stream's is wrong.
 
     Otherwise every row would land as one column, without the mapping's id, and go to
-    quarantine: a run that succeeds and maps nothing.
+    quarantine: a run that succeeds and maps nothing. Told by the header splitting into
+    names without spaces around them (`id;nimi;hetu`, not `Sukunimi, etunimi`), and the
+    first row into as many cells: a real one-column file is read as it is.
     """
-    if len(header) != 1:
+    if first is None or len(first) != 1:
         return
-    found = [d for d in _DELIMITERS if d != delimiter and d in header[0]]
-    if found:
-        raise FatalSourceError(
-            f"{path.name}:1: the header is one column ({mask_text(header[0])[:EXCERPT_CHARS]!r}) "
-            f"holding {found[0]!r}: set `delimiter: {json.dumps(found[0])}` on the stream "
-            f"(it reads {json.dumps(delimiter)})"
-        )
+    for other in _DELIMITERS:
+        names = name.split(other)
+        if other == delimiter or len(names) < 2 or len(first[0].split(other)) != len(names):
+            continue
+        if all(n and n == n.strip() for n in names):
+            raise FatalSourceError(
+                f"{path.name}:1: the header is one column ({mask_text(name)[:EXCERPT_CHARS]!r}) "
+                f"that {other!r} splits into {len(names)}: set `delimiter: {json.dumps(other)}` "
+                f"on the stream (it reads {json.dumps(delimiter)})"
+            )
 
 
 def jsonl_items(path: Path, options: Mapping[str, Any]) -> Iterator[Item]:

@@ -56,6 +56,12 @@ class DropSession(Protocol):
     def entries(self, pattern: str, archive: str | None) -> list[DropEntry]:
         """Matching files, by name, without those already in the archive folder."""
 
+    def matching(self, pattern: str, archive: str | None) -> int:
+        """How many files `entries` would give, from the listing alone (nothing read)."""
+
+    def listed(self) -> str:
+        """Where the drop is and how many entries it holds, for check()."""
+
     def fetch(self, entry: DropEntry) -> AbstractContextManager[tuple[Path, str]]:
         """A local copy of the file to read and its full fingerprint."""
 
@@ -177,37 +183,23 @@ class FilesConnector(Connector):
     def check(self) -> CheckResult:
         """The folder exists and can be listed (over SFTP: and the login works).
 
-        It also says how many files each stream's pattern finds: a pattern that finds none
-        is no failure (the export may be still to come), but a mistyped one shows here.
+        It also says how many files each stream's pattern finds, from the listing alone: a
+        pattern that finds none is no failure (the export may be still to come), but a
+        mistyped one shows here.
         """
-        if self.sftp is None:
-            assert self.folder is not None
-            if not self.folder.is_dir():
-                return CheckResult(False, f"folder {self.folder} does not exist")
-            count = sum(1 for _ in self.folder.iterdir())
-            listed = f"folder {self.folder} readable, {count} entries"
-        else:
-            try:
-                with self.sftp.session() as session:
-                    count = session.count()
-            except SourceError as exc:
-                return CheckResult(False, str(exc))
-            listed = f"{self.where} readable, {count} entries"
+        found = []
         try:
-            return CheckResult(True, f"{listed}; {self._files_per_stream()}")
+            with self._session() as session:
+                for name, spec in self.stream_specs.items():
+                    pattern = str(spec.options["files"])
+                    archive = _archive_folder(spec.options.get("archive"))
+                    n = session.matching(pattern, archive)
+                    files = "1 file matches" if n == 1 else f"{n} files match"
+                    found.append(f"{name}: {files} {pattern!r}")
+                listed = session.listed()
         except SourceError as exc:
             return CheckResult(False, str(exc))
-
-    def _files_per_stream(self) -> str:
-        found = []
-        with self._session() as session:
-            for name, spec in self.stream_specs.items():
-                pattern = str(spec.options["files"])
-                archive = _archive_folder(spec.options.get("archive"))
-                n = len(session.entries(pattern, archive))
-                files = "1 file matches" if n == 1 else f"{n} files match"
-                found.append(f"{name}: {files} {pattern!r}")
-        return "; ".join(found)
+        return CheckResult(True, "; ".join([listed, *found]))
 
     def pull(self, stream: str, state: State | None) -> Iterator[Batch]:
         """Yield batches of every new or changed file, oldest name first."""
@@ -332,6 +324,17 @@ class LocalSession:
 
     def entries(self, pattern: str, archive: str | None) -> list[DropEntry]:
         """Regular files matching the glob inside the folder; links out are not followed."""
+        return [DropEntry(p.name, _content_hash(p), p) for p in self._files(pattern, archive)]
+
+    def matching(self, pattern: str, archive: str | None) -> int:
+        """How many files `entries` would give; none of them read (hashed)."""
+        return len(self._files(pattern, archive))
+
+    def listed(self) -> str:
+        """The folder and how many entries it holds."""
+        return f"folder {self.folder} readable, {sum(1 for _ in self.folder.iterdir())} entries"
+
+    def _files(self, pattern: str, archive: str | None) -> list[Path]:
         if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
             raise FatalSourceError(f"file pattern {pattern!r} must stay inside {self.folder}")
         archived = (self.folder / archive).resolve() if archive else None
@@ -343,7 +346,7 @@ class LocalSession:
                 continue
             if archived is not None and resolved.is_relative_to(archived):
                 continue
-            found.append(DropEntry(path.name, _content_hash(path), path))
+            found.append(path)
         return found
 
     @contextmanager
@@ -392,6 +395,14 @@ class RemoteSession:
     def entries(self, pattern: str, archive: str | None) -> list[DropEntry]:
         """Matching regular files of the remote folder (the archive is a subfolder)."""
         return [DropEntry(f.name, f.listed, f) for f in self.sftp.files(pattern)]
+
+    def matching(self, pattern: str, archive: str | None) -> int:
+        """How many files `entries` would give (a listing: nothing is downloaded)."""
+        return len(self.sftp.files(pattern))
+
+    def listed(self) -> str:
+        """The remote folder and how many entries it holds."""
+        return f"{self.sftp.drop.where} readable, {self.sftp.count()} entries"
 
     @contextmanager
     def fetch(self, entry: DropEntry) -> Iterator[tuple[Path, str]]:

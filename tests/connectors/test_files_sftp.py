@@ -117,7 +117,10 @@ def test_a_wrong_pinned_fingerprint_is_refused(server):
 def test_known_hosts_file_accepts_the_right_key_and_refuses_a_changed_one(server, tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text(server.known_hosts_line() + "\n")
-    assert make(server, host_key=None, known_hosts=str(known)).check().ok
+    result = make(server, host_key=None, known_hosts=str(known)).check()
+    # One login lists the folder and counts each stream's files; nothing is downloaded.
+    assert result.ok and result.message.startswith("sftp://") and " readable, " in result.message
+    assert result.message.endswith("; pupils: 1 file matches 'pupils_*.csv'")
     impostor = paramiko.ECDSAKey.generate()
     known.write_text(
         f"[{server.host}]:{server.port} {impostor.get_name()} {impostor.get_base64()}\n"

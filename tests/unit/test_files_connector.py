@@ -57,27 +57,49 @@ def test_a_utf8_file_with_its_mark_read_as_another_encoding_fails_clearly(tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("header", "delimiter", "advice"),
+    ("text", "delimiter", "advice"),
     [
-        ("id;nimi;hetu", ",", 'set `delimiter: ";"` on the stream (it reads ",")'),
-        ("id,nimi", ";", 'set `delimiter: ","` on the stream (it reads ";")'),
-        ("id\tnimi", ";", 'set `delimiter: "\\t"` on the stream (it reads ";")'),
+        (
+            "id;nimi;hetu\n1;A;x\n",
+            ",",
+            '\';\' splits into 3: set `delimiter: ";"` on the stream (it reads ",")',
+        ),
+        (
+            "id,nimi\n1,A\n",
+            ";",
+            '\',\' splits into 2: set `delimiter: ","` on the stream (it reads ";")',
+        ),
+        (
+            "id\tnimi\n1\tA\n",
+            ";",
+            '\'\\t\' splits into 2: set `delimiter: "\\t"` on the stream (it reads ";")',
+        ),
     ],
 )
-def test_a_header_of_one_column_holding_another_delimiter_fails_clearly(
-    tmp_path, header, delimiter, advice
+def test_a_file_of_one_column_that_another_delimiter_splits_fails_clearly(
+    tmp_path, text, delimiter, advice
 ):
     # Else each row lands as one column without the mapping's id: all quarantined, run "ok".
-    (tmp_path / "p.csv").write_text(f"{header}\n1\n")
+    (tmp_path / "p.csv").write_text(text)
     with pytest.raises(FatalSourceError, match="the header is one column") as caught:
         pull_all(connector(tmp_path, delimiter=delimiter))
     assert str(caught.value).endswith(advice)
 
 
-def test_a_file_of_one_column_is_read(tmp_path):
-    (tmp_path / "p.csv").write_text("id\n1\n2\n")
-    records, _ = pull_all(connector(tmp_path, delimiter=";"))
-    assert records == [{"id": "1"}, {"id": "2"}]
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id\n1\n2\n",
+        "Sukunimi, etunimi\nVirtanen, Matti\nLahti, Anna\n",  # names with a comma in them
+        "id;nimi\n",  # a header only: nothing would be quarantined
+        "huomautus\nyes;no\n",  # the header holds no delimiter
+    ],
+)
+def test_a_real_file_of_one_column_is_read(tmp_path, text):
+    (tmp_path / "p.csv").write_text(text)
+    records, _ = pull_all(connector(tmp_path, delimiter="|"))
+    lines = text.splitlines()
+    assert records == [{lines[0]: line} for line in lines[1:]]
 
 
 def test_a_row_with_the_wrong_number_of_columns_is_rejected_with_its_line(tmp_path):
