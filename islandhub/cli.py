@@ -164,10 +164,10 @@ def _steward_parsers(rsub: Any) -> None:
     merge = rsub.add_parser(
         "merge", help="steward: A and B are one person (the older id stays, the other redirects)"
     )
-    merge.add_argument("resident_id", metavar="A")
-    merge.add_argument("other_id", metavar="B")
+    merge.add_argument("resident_id", metavar="A", type=cli_values.resident_id)
+    merge.add_argument("other_id", metavar="B", type=cli_values.resident_id)
     split = rsub.add_parser("split", help="steward: these records of ID are another person")
-    split.add_argument("resident_id", metavar="ID")
+    split.add_argument("resident_id", metavar="ID", type=cli_values.resident_id)
     split.add_argument(
         "--records",
         required=True,
@@ -175,13 +175,18 @@ def _steward_parsers(rsub: Any) -> None:
         metavar="SYSTEM:STREAM:SOURCE_ID[,...]",
         help="the records that move (repeat or separate with commas)",
     )
-    split.add_argument("--into", metavar="ID", help="an existing resident (default: a new one)")
+    split.add_argument(
+        "--into",
+        metavar="ID",
+        type=cli_values.resident_id,
+        help="an existing resident (default: a new one)",
+    )
     pin = rsub.add_parser("pin", help="steward: fix a golden field's value (rule steward-pin)")
-    pin.add_argument("resident_id", metavar="ID")
+    pin.add_argument("resident_id", metavar="ID", type=cli_values.resident_id)
     pin.add_argument("field", metavar="FIELD")
     pin.add_argument("value", metavar="VALUE")
     unpin = rsub.add_parser("unpin", help="steward: lift a pin (survivorship chooses again)")
-    unpin.add_argument("resident_id", metavar="ID")
+    unpin.add_argument("resident_id", metavar="ID", type=cli_values.resident_id)
     unpin.add_argument("field", metavar="FIELD")
     for command in (merge, split, pin, unpin):
         command.add_argument(

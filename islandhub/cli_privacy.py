@@ -109,6 +109,8 @@ def cmd_export(project: Any, store: Any, args: argparse.Namespace) -> int:
     from islandhub.privacy.access import subject_access, write_export
 
     rid, hetu = _target(args)
+    # Before the export is built and its read audited: a folder it cannot go into is bad input.
+    cli_values.writable_folder(args.out.resolve(), given=True)
     export = subject_access(project, store, reader_for(args), resident_id=rid, national_id=hetu)
     if export is None:
         err.print("no such resident")

@@ -8,11 +8,10 @@ Expectations Data Docs beside them; see docs/quality.md.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from islandhub.errors import ConfigError
+from islandhub import cli_values
 
 LANGS = ("sv", "fi", "en")
 
@@ -36,7 +35,7 @@ def cmd_report(project: Any, store: Any, args: argparse.Namespace) -> list[str]:
     from islandhub.quality.report import review_and_report
 
     folder = (args.out or project.root / "var" / "reports").resolve()
-    _writable_folder(folder, given=args.out is not None)
+    cli_values.writable_folder(folder, given=args.out is not None)
     langs = [args.lang] if args.lang else list(LANGS)
     written = review_and_report(project, store, folder, langs)
     lines = [f"report ({lang}): {path}" for lang, path in written.html.items()]
@@ -45,16 +44,3 @@ def cmd_report(project: Any, store: Any, args: argparse.Namespace) -> list[str]:
         lines.append(f"Great Expectations Data Docs: {written.docs}")
     lines.append(f"reviewed in {written.review_seconds:.1f} s, written in {written.seconds:.1f} s")
     return lines
-
-
-def _writable_folder(folder: Path, *, given: bool) -> None:
-    """Make the report's folder, or say why not, before the review spends its seconds."""
-    where = f"--out {folder}" if given else str(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{where}: is a file; name a folder for the report")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot create the folder ({exc.strerror})") from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"{where}: cannot write in this folder")

@@ -1,18 +1,22 @@
-"""What a person's identifier on the command line must look like, checked before any lookup.
+"""What the command line's values must be, checked before any work is done.
 
-A mistyped id is the user's mistake (exit code 2, from argparse), not "no such resident":
-that answer would send staff looking for a person who may well be in the hub. Neither check
-repeats the value in its message: it may be a national id.
+A person's ids, counts, and the folder a command writes into. A mistyped id is the user's
+mistake (exit code 2, from argparse), not "no such resident": that answer would send staff
+looking for a person who may well be in the hub. Neither id check repeats the value in its
+message: it may be a national id.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import uuid
+from pathlib import Path
 
 from stdnum.exceptions import ValidationError
 from stdnum.fi import hetu
 
+from islandhub.errors import ConfigError
 from islandhub.privacy.masking import HETU_PATTERN
 
 
@@ -22,7 +26,8 @@ def resident_id(text: str) -> str:
         return str(uuid.UUID(text.strip()))
     except ValueError:
         hint = (
-            "; to find a person by national id, give --national-id"
+            "; that is a national id: find the resident's id with "
+            "`islandhub resident show --national-id`"
             if HETU_PATTERN.fullmatch(text.strip())
             else ""
         )
@@ -49,3 +54,16 @@ def count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is less than 0")
     return value
+
+
+def writable_folder(folder: Path, *, given: bool) -> None:
+    """Make the folder a command writes into, or say why not, before the work is done."""
+    where = f"--out {folder}" if given else str(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{where}: is a file; name a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot create the folder ({exc.strerror})") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: cannot write in this folder")

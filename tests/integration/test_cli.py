@@ -80,7 +80,7 @@ def test_resident_show_follows_id_and_reports_missing(project, capsys):
     ("args", "message"),
     [
         (["resident", "show", "no-such-id"], "argument ID: not a resident id (a UUID such as"),
-        (["resident", "explain", "230612A457H"], "to find a person by national id, give --nat"),
+        (["resident", "explain", "230612A457H"], "that is a national id: find the resident's id"),
         (["resident", "erase", "xyz", "--dry-run"], "argument ID: not a resident id"),
         (["audit", "--resident", "nope"], "argument --resident: not a resident id"),
         (

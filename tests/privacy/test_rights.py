@@ -202,6 +202,11 @@ def test_cli_export_and_erase(sample_project, capsys, monkeypatch, tmp_path):
     printed = capsys.readouterr().out
     assert ELSA not in printed and "subject access export" in printed
     assert len(list(out.glob("subject-access-*.html"))) == 1
+    # A folder the export cannot go into is bad input, said before the export is built.
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    assert main([*root, "resident", "export", "--national-id", ELSA, "--out", str(afile)]) == 2
+    assert f"error: --out {afile}: is a file; name a folder" in capsys.readouterr().err
     assert main([*root, "resident", "erase", "--national-id", ELSA, "--dry-run"]) == 0
     assert "dry run" in capsys.readouterr().out
     assert main([*root, "resident", "erase", "--national-id", ELSA, "--json"]) == 0

@@ -48,7 +48,7 @@ def test_report_out_that_cannot_be_a_folder_is_bad_input(synced, tmp_path, capsy
     afile = tmp_path / "a-file"
     afile.write_text("x")
     for out, why in (
-        (afile, "is a file; name a folder for the report"),
+        (afile, "is a file; name a folder"),
         (afile / "reports", "cannot create the folder (Not a directory)"),
     ):
         code = main(["--project", str(synced), "report", "--out", str(out)])

@@ -265,12 +265,15 @@ def test_a_pin_of_non_disclosure_hides_the_address(hub, capsys):
     assert found["record"]["non_disclosure"] is True and "addresses" not in found["record"]
 
 
+NOBODY = "0192a8c4-5b7e-7cc1-9d1e-3f4a5b6c7d8e"  # a resident id no store here holds
+
+
 def test_bad_decisions_exit_2_with_the_reason_and_change_nothing(hub, capsys):
     _, store = hub
     elsa, ella = resident_of(store, register(ELSA)), resident_of(store, register(ELLA))
     anna = resident_of(store, register(ANNA))
     cases = [
-        (["merge", "nope", elsa], "unknown resident 'nope'"),
+        (["merge", NOBODY, elsa], f"unknown resident '{NOBODY}'"),
         (["merge", elsa, elsa], "already one resident"),
         (["merge", elsa, anna], "hold different permanent national ids"),
         (["split", elsa, "--records", "school:pupils:P1001"], "the same permanent national id"),
@@ -279,8 +282,8 @@ def test_bad_decisions_exit_2_with_the_reason_and_change_nothing(hub, capsys):
         (["split", elsa, "--records", "school:pupils:P9999"], "is no published record"),
         (["split", elsa, "--records", "school:pupils:P1003"], f"a record of resident {ella}"),
         (["split", elsa, "--records", "P1001"], "'P1001' is not SYSTEM:STREAM:SOURCE_ID"),
-        (["split", elsa, "--records", "school:pupils:P1001", "--into", "nope"],
-         "unknown resident 'nope'"),
+        (["split", elsa, "--records", "school:pupils:P1001", "--into", NOBODY],
+         f"unknown resident '{NOBODY}'"),
         (["pin", elsa, "national_id", ANNA], "cannot pin 'national_id'"),
         (["pin", elsa, "birth_date", "2012-13-01"], "is not a 'date'"),
         (["pin", elsa, "municipality_code", "Sipoo"], "does not match"),
@@ -293,6 +296,18 @@ def test_bad_decisions_exit_2_with_the_reason_and_change_nothing(hub, capsys):
         assert expected in err, (args, err)
         assert "Traceback" not in err
         assert not any(h in err for h in HETUS), err  # national ids masked in errors
+    # A mistyped id is refused as such before anything is looked up (cli_values.resident_id).
+    for args in (
+        ["merge", "nope", elsa],
+        ["split", elsa, "--records", "school:pupils:P1001", "--into", "nope"],
+        ["pin", "nope", "given_name", "X"],
+        ["unpin", ELSA, "given_name"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(["resident", *args, "--reason", "testing"])
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and "not a resident id" in err, (args, err)
+        assert ELSA not in err
     code, _, err = run(capsys, "resident", "pin", elsa, "given_name", "X", "--reason", "  ")
     assert code == 2 and "--reason: say why" in err
     with pytest.raises(SystemExit) as exit_info:
