@@ -333,6 +333,28 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+class Timed:
+    """The wall and CPU seconds of one stretch of work: what a measurement reports.
+
+    CPU counts this process and the helpers it started and reaped meanwhile (cpu_seconds),
+    over exactly the stretch the wall clock times: imports and checks outside it count in
+    neither.
+    """
+
+    def __enter__(self) -> Timed:
+        self._cpu = cpu_seconds()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+        own, helpers = cpu_seconds()
+        self.cpu = {
+            "own_seconds": round(own - self._cpu[0], 2),
+            "helpers_seconds": round(helpers - self._cpu[1], 2),
+        }
+
+
 def peak_rss_mb() -> float:
     """This process's own peak RSS in MB (VmHWM on Linux; ru_maxrss elsewhere)."""
     try:

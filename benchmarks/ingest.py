@@ -36,7 +36,7 @@ from common import (
     COLUMNS,
     ChildRun,
     DataFile,
-    cpu_seconds,
+    Timed,
     peak_rss_mb,
     run_child,
     table,
@@ -132,18 +132,17 @@ def csv_rows(path: Path, encoding: str, limit: int | None = None) -> Iterator[li
 
 def measure_raw(args: argparse.Namespace) -> dict[str, Any]:
     """The floor: unmapped rows into one table of 12 text columns, one commit."""
-    started = time.perf_counter()
-    conn = sqlite3.connect(args.db)
-    conn.execute("PRAGMA journal_mode=WAL")  # the store's own settings, for a fair floor
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute(f"CREATE TABLE raw ({', '.join(c + ' TEXT' for c in COLUMNS)})")
-    marks = ", ".join("?" * len(COLUMNS))
-    conn.executemany(f"INSERT INTO raw VALUES ({marks})", csv_rows(args.file, args.encoding))
-    conn.commit()
-    seconds = time.perf_counter() - started
+    with Timed() as timed:
+        conn = sqlite3.connect(args.db)
+        conn.execute("PRAGMA journal_mode=WAL")  # the store's own settings, for a fair floor
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"CREATE TABLE raw ({', '.join(c + ' TEXT' for c in COLUMNS)})")
+        marks = ", ".join("?" * len(COLUMNS))
+        conn.executemany(f"INSERT INTO raw VALUES ({marks})", csv_rows(args.file, args.encoding))
+        conn.commit()
     rows = conn.execute("SELECT count(*) FROM raw").fetchone()[0]
     conn.close()
-    return {"rows": rows, "seconds": seconds}
+    return {"rows": rows, "seconds": timed.seconds, "cpu": timed.cpu}
 
 
 def dlt_chunks(path: Path, encoding: str, limit: int | None) -> Iterator[list[dict[str, str]]]:
@@ -168,22 +167,21 @@ def measure_dlt(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore")  # dlt's merge job trips SQLAlchemy deprecation warnings
     import dlt
 
-    started = time.perf_counter()
-    residents = dlt.resource(
-        dlt_chunks(args.file, args.encoding, args.dlt_rows),
-        name="residents",
-        primary_key="id",
-        write_disposition="merge",
-    )
-    pipeline = dlt.pipeline(
-        pipeline_name="bench",
-        pipelines_dir=str(pipes),
-        dataset_name="bench",
-        destination=dlt.destinations.sqlalchemy(credentials=f"sqlite:///{args.db}"),
-    )
-    pipeline.run(residents)
-    seconds = time.perf_counter() - started
-    return {"rows": _dlt_count(args.db), "seconds": seconds}
+    with Timed() as timed:
+        residents = dlt.resource(
+            dlt_chunks(args.file, args.encoding, args.dlt_rows),
+            name="residents",
+            primary_key="id",
+            write_disposition="merge",
+        )
+        pipeline = dlt.pipeline(
+            pipeline_name="bench",
+            pipelines_dir=str(pipes),
+            dataset_name="bench",
+            destination=dlt.destinations.sqlalchemy(credentials=f"sqlite:///{args.db}"),
+        )
+        pipeline.run(residents)
+    return {"rows": _dlt_count(args.db), "seconds": timed.seconds, "cpu": timed.cpu}
 
 
 def _dlt_count(db: Path) -> int:
@@ -200,22 +198,22 @@ def measure_islandhub(args: argparse.Namespace) -> dict[str, Any]:
 
     # The project's own store, whatever the calling shell has in ISLANDHUB_STORE_URL.
     environ = {k: v for k, v in os.environ.items() if k != STORE_URL_ENV}
-    started = time.perf_counter()
-    project = load_project(args.project, environ=environ)
-    store = open_store(project.hub.store_url)
-    if args.profile:
-        results = _profiled(
-            lambda: sync(project, store, ["bench"], full_refresh=args.full_refresh),
-            args.project.parent / "islandhub.prof",
-        )
-    else:
-        results = sync(project, store, ["bench"], full_refresh=args.full_refresh)
-    seconds = time.perf_counter() - started
+    with Timed() as timed:
+        project = load_project(args.project, environ=environ)
+        store = open_store(project.hub.store_url)
+        if args.profile:
+            results = _profiled(
+                lambda: sync(project, store, ["bench"], full_refresh=args.full_refresh),
+                args.project.parent / "islandhub.prof",
+            )
+        else:
+            results = sync(project, store, ["bench"], full_refresh=args.full_refresh)
     store.dispose()
     result = results[0].as_dict()
     return {
         "rows": result["pulled"],
-        "seconds": seconds,
+        "seconds": timed.seconds,
+        "cpu": timed.cpu,
         "result": result,
         "tables": table_counts(project.hub.store_url),
     }
@@ -260,19 +258,9 @@ def child(args: argparse.Namespace) -> int:
         "islandhub": measure_islandhub,
         "store": measure_store,
     }
-    own, helpers = cpu_seconds()
+    # Each reports the wall and CPU seconds of the same stretch of its work (common.Timed;
+    # the store floor its writes only): on few cores, CPU bounds the rows/s (cpu_budget).
     report = measure[args.only](args)
-    own_after, helpers_after = cpu_seconds()
-    # The CPU of the measured work in every process it ran in (this one and those it started):
-    # on a machine with few cores that, not the wall time, bounds the rows/s (cpu_budget).
-    # A measurement that times only part of its work (the store floor) reports its own.
-    report.setdefault(
-        "cpu",
-        {
-            "own_seconds": round(own_after - own, 2),
-            "helpers_seconds": round(helpers_after - helpers, 2),
-        },
-    )
     # Processes this one started count too (the hub's extract worker and quality validator):
     # this process's peak plus the largest finished child's, an upper bound (a forked child's
     # shared pages count twice). The parent samples the live tree's sum and PSS (run_child).
