@@ -25,7 +25,7 @@ from jsonschema.exceptions import best_match
 
 from connectors import registry
 from connectors.base import Connector
-from islandhub.errors import ConfigError, Problem
+from islandhub.errors import STORE_URL_ADVICE, ConfigError, Problem
 from islandhub.mapping import Mapping
 from islandhub.quality.settings import QualitySettings
 from islandhub.quality.settings import parse as parse_quality
@@ -520,10 +520,7 @@ def _store_kind_problems(url: str, doc: YamlDocument | None) -> Iterator[Problem
     if scheme.split("+")[0] in STORE_BACKENDS:
         return
     what = f"{scheme!r} is not a database islandhub stores in" if scheme else "not a URL"
-    message = (
-        f"{what}: write sqlite:///PATH (the default, a file in the project) or "
-        "postgresql+psycopg://USER@HOST:PORT/DATABASE"
-    )
+    message = f"{what}: {STORE_URL_ADVICE}"
     yield doc.problem(("store",), message) if doc else Problem(f"{STORE_URL_ENV}: {message}")
 
 

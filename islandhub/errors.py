@@ -17,6 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# What a store URL may be, said wherever one is refused (config.py, store/db.py).
+STORE_URL_ADVICE = (
+    "write sqlite:///PATH (the default, a file in the project) or "
+    "postgresql+psycopg://USER@HOST:PORT/DATABASE"
+)
+
 
 class HubError(Exception):
     """Root of every error the hub raises deliberately."""

@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, NoSuchModuleError, OperationalError
 
-from islandhub.errors import ConfigError, StoreError
+from islandhub.errors import STORE_URL_ADVICE, ConfigError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,6 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
         raise StoreError(f"cannot open the store at {safe}: {exc.orig}") from exc
     except (NoSuchModuleError, ImportError) as exc:  # a driver that is not installed here
         raise ConfigError(
-            f"the store at {safe}: no such database driver here ({exc}); "
-            "islandhub stores in sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DATABASE"
+            f"the store at {safe}: no such database driver here ({exc}); {STORE_URL_ADVICE}"
         ) from exc
     return Store(engine)
